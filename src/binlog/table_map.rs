@@ -1,0 +1,429 @@
+//! TABLE_MAP events to table schemas: column decoders plus the public [`TableInfo`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_common::binlog::events::{OptionalMetadataField, TableMapEvent};
+use mysql_common::constants::ColumnType;
+
+use crate::error::{Error, Result};
+use crate::record::charset::charset_of_collation;
+use crate::record::{ColumnKind, Field, TableInfo};
+
+/// How to read one column's bytes from a row image.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ColumnDecoder {
+    /// Integer of `bytes` bytes (1, 2, 3, 4, 8).
+    Int { bytes: u8, unsigned: bool },
+    Float,
+    Double,
+    Decimal { precision: u8, scale: u8 },
+    Bit { nbits: u16 },
+    Year,
+    Date,
+    /// Pre-5.6 TIME: 3 bytes, HHMMSS as an integer.
+    TimeOld,
+    /// Pre-5.6 DATETIME: 8 bytes, YYYYMMDDhhmmss as an integer.
+    DateTimeOld,
+    /// Pre-5.6 TIMESTAMP: 4 bytes of epoch seconds.
+    TimestampOld,
+    Time2 { fsp: u8 },
+    DateTime2 { fsp: u8 },
+    Timestamp2 { fsp: u8 },
+    /// VARCHAR/VARBINARY: a 1- or 2-byte length prefix.
+    VarString { len_bytes: u8 },
+    /// CHAR/BINARY: length prefix by max byte length; BINARY is padded with zero bytes.
+    FixString { len_bytes: u8, max_len: u16, pad_binary: bool },
+    /// BLOB/TEXT/VECTOR: a 1..4-byte length prefix.
+    Blob { len_bytes: u8 },
+    /// MySQL binary JSON with its length prefix.
+    Json { len_bytes: u8 },
+    /// GEOMETRY: length prefix, then SRID and WKB.
+    Geometry { len_bytes: u8 },
+    Enum { pack: u8, labels: Option<Arc<[Vec<u8>]>> },
+    Set { pack: u8, labels: Option<Arc<[Vec<u8>]>> },
+    Null,
+}
+
+/// A decoded TABLE_MAP: what the row decoder needs, plus the public table description.
+#[derive(Clone, Debug)]
+pub(crate) struct TableSchema {
+    pub(crate) table_id: u64,
+    pub(crate) info: Arc<TableInfo>,
+    pub(crate) decoders: Vec<ColumnDecoder>,
+    /// Number of JSON columns (partial-update bitmaps have one bit per JSON column).
+    pub(crate) json_columns: usize,
+}
+
+/// table id -> schema, for the current binlog file.
+#[derive(Default, Debug)]
+pub(crate) struct TableMapCache {
+    tables: HashMap<u64, Arc<TableSchema>>,
+}
+
+impl TableMapCache {
+    pub(crate) fn get(&self, table_id: u64) -> Option<&Arc<TableSchema>> {
+        self.tables.get(&table_id)
+    }
+
+    /// Adds a table map; an identical one already cached is kept (sharing its `Arc<TableInfo>`).
+    pub(crate) fn insert(&mut self, schema: TableSchema) -> Arc<TableSchema> {
+        if let Some(old) = self.tables.get(&schema.table_id) {
+            if old.info == schema.info && old.decoders == schema.decoders {
+                return Arc::clone(old);
+            }
+        }
+        let schema = Arc::new(schema);
+        self.tables.insert(schema.table_id, Arc::clone(&schema));
+        schema
+    }
+
+    /// Forgets every table map (on rotation and at the end of a statement with STMT_END).
+    pub(crate) fn clear(&mut self) {
+        self.tables.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tables.len()
+    }
+}
+
+#[derive(Default)]
+struct OptionalMeta {
+    signedness: Option<Vec<bool>>,
+    charsets: Option<Vec<u16>>,
+    enum_set_charsets: Option<Vec<u16>>,
+    names: Option<Vec<String>>,
+    enum_values: Vec<Vec<Vec<u8>>>,
+    set_values: Vec<Vec<Vec<u8>>>,
+    primary_key: Vec<usize>,
+    has_pk_info: bool,
+}
+
+fn expand_default_charset(
+    default: u16,
+    non_default: impl Iterator<Item = std::io::Result<(u64, u16)>>,
+    count: usize,
+) -> std::io::Result<Vec<u16>> {
+    let mut out = vec![default; count];
+    for item in non_default {
+        let (idx, cs) = item?;
+        if let Some(slot) = usize::try_from(idx).ok().and_then(|i| out.get_mut(i)) {
+            *slot = cs;
+        }
+    }
+    Ok(out)
+}
+
+fn read_optional_meta(tme: &TableMapEvent<'_>, n_char: usize, n_enum_set: usize) -> OptionalMeta {
+    let mut m = OptionalMeta::default();
+    for field in tme.iter_optional_meta() {
+        // Unknown or malformed optional metadata: keep what was read so far. Everything in it
+        // is optional; the decoder falls back to "unknown".
+        let Ok(field) = field else { break };
+        match field {
+            OptionalMetadataField::Signedness(bits) => {
+                m.signedness = Some(bits.iter().by_vals().collect());
+            }
+            OptionalMetadataField::DefaultCharset(dc) => {
+                let it = dc.iter_non_default().map(|r| r.map(|x| (x.column_index(), x.charset())));
+                m.charsets = expand_default_charset(dc.default_charset(), it, n_char).ok();
+            }
+            OptionalMetadataField::ColumnCharset(cc) => {
+                m.charsets = cc.iter_charsets().collect::<std::io::Result<Vec<u16>>>().ok();
+            }
+            OptionalMetadataField::EnumAndSetDefaultCharset(dc) => {
+                let it = dc.iter_non_default().map(|r| r.map(|x| (x.column_index(), x.charset())));
+                m.enum_set_charsets = expand_default_charset(dc.default_charset(), it, n_enum_set).ok();
+            }
+            OptionalMetadataField::EnumAndSetColumnCharset(cc) => {
+                m.enum_set_charsets = cc.iter_charsets().collect::<std::io::Result<Vec<u16>>>().ok();
+            }
+            OptionalMetadataField::ColumnName(names) => {
+                m.names = names
+                    .iter_names()
+                    .map(|n| n.map(|n| String::from_utf8_lossy(n.name_raw()).into_owned()))
+                    .collect::<std::io::Result<Vec<String>>>()
+                    .ok();
+            }
+            OptionalMetadataField::EnumStrValue(values) => {
+                for v in values.iter_values() {
+                    let Ok(v) = v else { break };
+                    m.enum_values.push(v.values().iter().map(|x| x.value_raw().to_vec()).collect());
+                }
+            }
+            OptionalMetadataField::SetStrValue(values) => {
+                for v in values.iter_values() {
+                    let Ok(v) = v else { break };
+                    m.set_values.push(v.values().iter().map(|x| x.value_raw().to_vec()).collect());
+                }
+            }
+            OptionalMetadataField::SimplePrimaryKey(pk) => {
+                m.has_pk_info = true;
+                for idx in pk.iter_indexes() {
+                    let Ok(idx) = idx else { break };
+                    if let Ok(i) = usize::try_from(idx) {
+                        m.primary_key.push(i);
+                    }
+                }
+            }
+            OptionalMetadataField::PrimaryKeyWithPrefix(pk) => {
+                m.has_pk_info = true;
+                for key in pk.iter_keys() {
+                    let Ok(key) = key else { break };
+                    if let Ok(i) = usize::try_from(key.column_index()) {
+                        m.primary_key.push(i);
+                    }
+                }
+            }
+            OptionalMetadataField::GeometryType(_)
+            | OptionalMetadataField::ColumnVisibility(_)
+            | OptionalMetadataField::Dimensionality(_) => {}
+        }
+    }
+    m
+}
+
+fn meta_u8(meta: &[u8], i: usize) -> u8 {
+    meta.get(i).copied().unwrap_or(0)
+}
+
+fn bad_meta(col: usize, what: &str) -> Error {
+    Error::corruption(format!("TABLE_MAP column {} has bad metadata for {what}", col + 1))
+}
+
+/// Builds the schema of a TABLE_MAP event.
+pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
+    let ncols = usize::try_from(tme.columns_count())
+        .map_err(|_| Error::corruption("TABLE_MAP column count overflows"))?;
+    // First pass: raw and real types, to size the optional metadata arrays.
+    let mut raw_types = Vec::with_capacity(ncols);
+    for i in 0..ncols {
+        let raw = tme
+            .get_raw_column_type(i)
+            .map_err(|e| Error::unsupported(format!("TABLE_MAP column {}: {e}", i + 1)))?
+            .ok_or_else(|| Error::corruption("TABLE_MAP has fewer column types than columns"))?;
+        let meta = tme
+            .get_column_metadata(i)
+            .ok_or_else(|| Error::corruption(format!("TABLE_MAP column {}: metadata missing", i + 1)))?;
+        let real = match raw {
+            ColumnType::MYSQL_TYPE_STRING => match meta_u8(meta, 0) {
+                0xf7 => ColumnType::MYSQL_TYPE_ENUM,
+                0xf8 => ColumnType::MYSQL_TYPE_SET,
+                _ => ColumnType::MYSQL_TYPE_STRING,
+            },
+            ColumnType::MYSQL_TYPE_DATE => ColumnType::MYSQL_TYPE_NEWDATE,
+            other => other,
+        };
+        raw_types.push((raw, real, meta));
+    }
+    let n_char = raw_types.iter().filter(|(_, real, _)| real.is_character_type()).count();
+    let n_enum_set = raw_types.iter().filter(|(_, real, _)| real.is_enum_or_set_type()).count();
+    let opt = read_optional_meta(tme, n_char, n_enum_set);
+
+    let null_bits = tme.null_bitmask();
+    let names_missing = opt.names.as_ref().is_none_or(|n| n.len() != ncols);
+    let mut numeric_i = 0usize;
+    let mut char_i = 0usize;
+    let mut enum_set_i = 0usize;
+    let mut enum_i = 0usize;
+    let mut set_i = 0usize;
+    let mut json_columns = 0usize;
+    let mut fields = Vec::with_capacity(ncols);
+    let mut decoders = Vec::with_capacity(ncols);
+
+    for (i, &(raw, real, meta)) in raw_types.iter().enumerate() {
+        let unsigned = if real.is_numeric_type() {
+            let u = opt.signedness.as_ref().and_then(|s| s.get(numeric_i).copied());
+            numeric_i += 1;
+            u
+        } else {
+            None
+        };
+        let collation = if real.is_character_type() {
+            let c = opt.charsets.as_ref().and_then(|c| c.get(char_i).copied());
+            char_i += 1;
+            c
+        } else if real.is_enum_or_set_type() {
+            let c = opt.enum_set_charsets.as_ref().and_then(|c| c.get(enum_set_i).copied());
+            enum_set_i += 1;
+            c
+        } else {
+            None
+        };
+        let charset = collation.and_then(charset_of_collation);
+        let is_binary = charset == Some("binary");
+        let u = unsigned.unwrap_or(false);
+        let us = if u { " unsigned" } else { "" };
+
+        let (decoder, kind, type_code, type_name): (ColumnDecoder, ColumnKind, u8, String) =
+            match real {
+                ColumnType::MYSQL_TYPE_TINY => (ColumnDecoder::Int { bytes: 1, unsigned: u }, ColumnKind::Integer, 1, format!("tinyint{us}")),
+                ColumnType::MYSQL_TYPE_SHORT => (ColumnDecoder::Int { bytes: 2, unsigned: u }, ColumnKind::Integer, 2, format!("smallint{us}")),
+                ColumnType::MYSQL_TYPE_INT24 => (ColumnDecoder::Int { bytes: 3, unsigned: u }, ColumnKind::Integer, 9, format!("mediumint{us}")),
+                ColumnType::MYSQL_TYPE_LONG => (ColumnDecoder::Int { bytes: 4, unsigned: u }, ColumnKind::Integer, 3, format!("int{us}")),
+                ColumnType::MYSQL_TYPE_LONGLONG => (ColumnDecoder::Int { bytes: 8, unsigned: u }, ColumnKind::Integer, 8, format!("bigint{us}")),
+                ColumnType::MYSQL_TYPE_FLOAT => (ColumnDecoder::Float, ColumnKind::Float, 4, format!("float{us}")),
+                ColumnType::MYSQL_TYPE_DOUBLE => (ColumnDecoder::Double, ColumnKind::Float, 5, format!("double{us}")),
+                ColumnType::MYSQL_TYPE_NEWDECIMAL => {
+                    let (p, s) = (meta_u8(meta, 0), meta_u8(meta, 1));
+                    if p == 0 || p > 65 || s > 38 || s > p {
+                        return Err(bad_meta(i, "DECIMAL"));
+                    }
+                    (ColumnDecoder::Decimal { precision: p, scale: s }, ColumnKind::Decimal, 246, format!("decimal({p},{s}){us}"))
+                }
+                ColumnType::MYSQL_TYPE_BIT => {
+                    let nbits = u16::from(meta_u8(meta, 1)) * 8 + u16::from(meta_u8(meta, 0));
+                    if nbits == 0 || nbits > 64 {
+                        return Err(bad_meta(i, "BIT"));
+                    }
+                    (ColumnDecoder::Bit { nbits }, ColumnKind::Bit, 16, format!("bit({nbits})"))
+                }
+                ColumnType::MYSQL_TYPE_YEAR => (ColumnDecoder::Year, ColumnKind::Year, 13, "year".into()),
+                ColumnType::MYSQL_TYPE_NEWDATE => (ColumnDecoder::Date, ColumnKind::Date, 10, "date".into()),
+                ColumnType::MYSQL_TYPE_TIME => (ColumnDecoder::TimeOld, ColumnKind::Time, 11, "time".into()),
+                ColumnType::MYSQL_TYPE_DATETIME => (ColumnDecoder::DateTimeOld, ColumnKind::DateTime, 12, "datetime".into()),
+                ColumnType::MYSQL_TYPE_TIMESTAMP => (ColumnDecoder::TimestampOld, ColumnKind::Timestamp, 7, "timestamp".into()),
+                ColumnType::MYSQL_TYPE_TIME2 | ColumnType::MYSQL_TYPE_DATETIME2 | ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
+                    let fsp = meta_u8(meta, 0);
+                    if fsp > 6 {
+                        return Err(bad_meta(i, "a temporal type"));
+                    }
+                    let suffix = if fsp > 0 { format!("({fsp})") } else { String::new() };
+                    match real {
+                        ColumnType::MYSQL_TYPE_TIME2 => (ColumnDecoder::Time2 { fsp }, ColumnKind::Time, 19, format!("time{suffix}")),
+                        ColumnType::MYSQL_TYPE_DATETIME2 => (ColumnDecoder::DateTime2 { fsp }, ColumnKind::DateTime, 18, format!("datetime{suffix}")),
+                        _ => (ColumnDecoder::Timestamp2 { fsp }, ColumnKind::Timestamp, 17, format!("timestamp{suffix}")),
+                    }
+                }
+                ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING => {
+                    let max = u16::from_le_bytes([meta_u8(meta, 0), meta_u8(meta, 1)]);
+                    let len_bytes = if max < 256 { 1 } else { 2 };
+                    let (kind, name) = if is_binary { (ColumnKind::Binary, "varbinary") } else { (ColumnKind::String, "varchar") };
+                    (ColumnDecoder::VarString { len_bytes }, kind, 253, format!("{name}({max} bytes)"))
+                }
+                ColumnType::MYSQL_TYPE_STRING => {
+                    let (b0, b1) = (meta_u8(meta, 0), meta_u8(meta, 1));
+                    let max_len = ((u16::from((b0 & 0x30) ^ 0x30)) << 4) | u16::from(b1);
+                    let len_bytes = if max_len < 256 { 1 } else { 2 };
+                    let (kind, name) = if is_binary { (ColumnKind::Binary, "binary") } else { (ColumnKind::String, "char") };
+                    (ColumnDecoder::FixString { len_bytes, max_len, pad_binary: is_binary }, kind, 254, format!("{name}({max_len} bytes)"))
+                }
+                ColumnType::MYSQL_TYPE_ENUM => {
+                    let pack = meta_u8(meta, 1);
+                    if !(1..=2).contains(&pack) {
+                        return Err(bad_meta(i, "ENUM"));
+                    }
+                    let labels = opt.enum_values.get(enum_i).map(|v| Arc::from(v.clone()));
+                    enum_i += 1;
+                    (ColumnDecoder::Enum { pack, labels }, ColumnKind::Enum, 247, "enum".into())
+                }
+                ColumnType::MYSQL_TYPE_SET => {
+                    let pack = meta_u8(meta, 1);
+                    if !(1..=8).contains(&pack) {
+                        return Err(bad_meta(i, "SET"));
+                    }
+                    let labels = opt.set_values.get(set_i).map(|v| Arc::from(v.clone()));
+                    set_i += 1;
+                    (ColumnDecoder::Set { pack, labels }, ColumnKind::Set, 248, "set".into())
+                }
+                ColumnType::MYSQL_TYPE_BLOB
+                | ColumnType::MYSQL_TYPE_TINY_BLOB
+                | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+                | ColumnType::MYSQL_TYPE_LONG_BLOB => {
+                    let len_bytes = meta_u8(meta, 0);
+                    if !(1..=4).contains(&len_bytes) {
+                        return Err(bad_meta(i, "BLOB"));
+                    }
+                    let (code, size) = match len_bytes {
+                        1 => (249, "tiny"),
+                        2 => (252, ""),
+                        3 => (250, "medium"),
+                        _ => (251, "long"),
+                    };
+                    // Without charset metadata a BLOB and a TEXT look the same: call it BLOB.
+                    let is_text = charset.is_some() && !is_binary;
+                    let (kind, name) = if is_text { (ColumnKind::Text, "text") } else { (ColumnKind::Blob, "blob") };
+                    (ColumnDecoder::Blob { len_bytes }, kind, code, format!("{size}{name}"))
+                }
+                ColumnType::MYSQL_TYPE_JSON => {
+                    json_columns += 1;
+                    let len_bytes = meta_u8(meta, 0);
+                    if !(1..=4).contains(&len_bytes) {
+                        return Err(bad_meta(i, "JSON"));
+                    }
+                    (ColumnDecoder::Json { len_bytes }, ColumnKind::Json, 245, "json".into())
+                }
+                ColumnType::MYSQL_TYPE_GEOMETRY => {
+                    let len_bytes = meta_u8(meta, 0);
+                    if !(1..=4).contains(&len_bytes) {
+                        return Err(bad_meta(i, "GEOMETRY"));
+                    }
+                    (ColumnDecoder::Geometry { len_bytes }, ColumnKind::Geometry, 255, "geometry".into())
+                }
+                ColumnType::MYSQL_TYPE_VECTOR => {
+                    let len_bytes = meta_u8(meta, 0);
+                    if !(1..=4).contains(&len_bytes) {
+                        return Err(bad_meta(i, "VECTOR"));
+                    }
+                    (ColumnDecoder::Blob { len_bytes }, ColumnKind::Vector, 242, "vector".into())
+                }
+                ColumnType::MYSQL_TYPE_NULL => (ColumnDecoder::Null, ColumnKind::Null, 6, "null".into()),
+                other => {
+                    return Err(Error::unsupported(format!(
+                        "column {} of {}.{} has type {other:?} (code {}), which is not supported",
+                        i + 1,
+                        String::from_utf8_lossy(tme.database_name_raw()),
+                        String::from_utf8_lossy(tme.table_name_raw()),
+                        raw as u8
+                    )));
+                }
+            };
+        let name = match &opt.names {
+            Some(n) if !names_missing => n.get(i).cloned().unwrap_or_default(),
+            _ => format!("@{}", i + 1),
+        };
+        let charset = match kind {
+            ColumnKind::String
+            | ColumnKind::Binary
+            | ColumnKind::Text
+            | ColumnKind::Blob
+            | ColumnKind::Enum
+            | ColumnKind::Set => charset,
+            ColumnKind::Json if raw == ColumnType::MYSQL_TYPE_JSON => Some("utf8mb4"),
+            _ => None,
+        };
+        fields.push(Field {
+            name,
+            type_code,
+            type_name,
+            kind,
+            charset,
+            collation,
+            unsigned,
+            nullable: null_bits.get(i).as_deref().copied().unwrap_or(true),
+            primary_key: false,
+        });
+        decoders.push(decoder);
+    }
+    let mut primary_key = Vec::new();
+    for &i in &opt.primary_key {
+        if let Some(f) = fields.get_mut(i) {
+            f.primary_key = true;
+            primary_key.push(i);
+        }
+    }
+    Ok(TableSchema {
+        table_id: tme.table_id(),
+        info: Arc::new(TableInfo {
+            database: String::from_utf8_lossy(tme.database_name_raw()).into_owned(),
+            table: String::from_utf8_lossy(tme.table_name_raw()).into_owned(),
+            fields,
+            primary_key,
+            names_missing,
+        }),
+        decoders,
+        json_columns,
+    })
+}
+

@@ -1,0 +1,296 @@
+//! The JSON-lines form of a record: a stable contract for scripts.
+//!
+//! One object per record with keys `checkpoint`, `safe_checkpoint`, `timestamp`, `op`,
+//! `database`, `table`, `primary_key`, `fields`, `before`, `after`, and, when they apply,
+//! `seq`, `ddl`, `session`, `gtid`, `xid`, `server_id`, `thread_id`, `names_missing`,
+//! `partial_image`. Values: integers, BIT and YEAR as numbers; DECIMAL as an exact string;
+//! FLOAT/DOUBLE as numbers; character data as UTF-8 strings; binary data and geometry (WKB) as
+//! base64; temporal types as `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS[.ffffff]`, `[-]HH:MM:SS[.ffffff]`
+//! (TIMESTAMP in UTC); NULL as null. A column absent from a partial row image is absent from
+//! the object. Character data that is not valid in its charset (or whose charset is unknown and
+//! not plain ASCII) is written as `{"charset": ..., "base64": ...}`, never guessed.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use crate::record::charset;
+use crate::record::{ChangeRecord, ColumnKind, Field, Value};
+
+/// Appends `s` as a JSON string.
+pub(crate) fn push_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or_default());
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+    out.push('"');
+}
+
+fn push_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => push_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn push_base64(out: &mut String, b: &[u8]) {
+    out.push('"');
+    base64::engine::general_purpose::STANDARD.encode_string(b, out);
+    out.push('"');
+}
+
+fn push_text(out: &mut String, bytes: &[u8], charset: Option<&str>) {
+    match charset::decode(bytes, charset) {
+        Some(s) => push_str(out, &s),
+        None => {
+            out.push_str("{\"charset\":");
+            push_opt_str(out, charset);
+            out.push_str(",\"base64\":");
+            push_base64(out, bytes);
+            out.push('}');
+        }
+    }
+}
+
+fn push_frac(out: &mut String, micros: u32, fsp: u8) {
+    if fsp > 0 {
+        let digits = format!("{micros:06}");
+        out.push('.');
+        out.push_str(digits.get(..usize::from(fsp.min(6))).unwrap_or(&digits));
+    }
+}
+
+/// Days since 1970-01-01 to a civil date (proleptic Gregorian).
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// UTC calendar parts of an epoch-seconds value.
+pub(crate) fn utc_parts(seconds: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400) as u32;
+    let (y, m, d) = civil_from_days(days);
+    (y, m, d, secs / 3600, (secs / 60) % 60, secs % 60)
+}
+
+/// Appends the JSON form of one value of `field`.
+pub fn push_value(out: &mut String, v: &Value, field: &Field) {
+    match v {
+        Value::Null | Value::Missing => out.push_str("null"),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::UInt(u) | Value::Bit(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Value::Year(y) => {
+            let _ = write!(out, "{y}");
+        }
+        Value::Float(f) => push_float(out, f64::from(*f), Some(*f)),
+        Value::Double(d) => push_float(out, *d, None),
+        Value::Decimal(s) | Value::Json(s) => push_str(out, s),
+        Value::Date { year, month, day } => {
+            let _ = write!(out, "\"{year:04}-{month:02}-{day:02}\"");
+        }
+        Value::DateTime { year, month, day, hour, minute, second, micros, fsp } => {
+            let _ = write!(out, "\"{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+            push_frac(out, *micros, *fsp);
+            out.push('"');
+        }
+        Value::Time { negative, hour, minute, second, micros, fsp } => {
+            let sign = if *negative { "-" } else { "" };
+            let _ = write!(out, "\"{sign}{hour:02}:{minute:02}:{second:02}");
+            push_frac(out, *micros, *fsp);
+            out.push('"');
+        }
+        Value::Timestamp { seconds, micros, fsp } => {
+            if *seconds == 0 && *micros == 0 {
+                out.push_str("\"0000-00-00 00:00:00");
+            } else {
+                let (y, mo, d, h, mi, s) = utc_parts(*seconds);
+                let _ = write!(out, "\"{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+            }
+            push_frac(out, *micros, *fsp);
+            out.push('"');
+        }
+        Value::Bytes(b) => match field.kind {
+            ColumnKind::String | ColumnKind::Text | ColumnKind::Json => push_text(out, b, field.charset),
+            _ => push_base64(out, b),
+        },
+        Value::Enum { index, label } => match label {
+            Some(l) => push_text(out, l, field.charset),
+            None => {
+                let _ = write!(out, "{index}");
+            }
+        },
+        Value::Set { bits, labels } => match labels {
+            Some(l) => push_text(out, l, field.charset),
+            None => {
+                let _ = write!(out, "{bits}");
+            }
+        },
+        Value::Geometry { wkb, .. } => push_base64(out, wkb),
+        Value::JsonDiff(d) => {
+            out.push_str("{\"json_diff\":");
+            out.push_str(d);
+            out.push('}');
+        }
+    }
+}
+
+fn push_float(out: &mut String, d: f64, single: Option<f32>) {
+    if !d.is_finite() {
+        out.push_str("null");
+        return;
+    }
+    // Shortest text that reads back as the stored value (FLOAT: as the f32 it is).
+    let _ = match single {
+        Some(f) => write!(out, "{f:?}"),
+        None => write!(out, "{d:?}"),
+    };
+}
+
+fn push_image(out: &mut String, values: Option<&Vec<Value>>, fields: &[Field]) {
+    let Some(values) = values else {
+        out.push_str("null");
+        return;
+    };
+    out.push('{');
+    let mut first = true;
+    for (v, f) in values.iter().zip(fields) {
+        if matches!(v, Value::Missing) {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        push_str(out, &f.name);
+        out.push(':');
+        push_value(out, v, f);
+    }
+    out.push('}');
+}
+
+/// Appends the JSON object of `rec` (no newline). `with_seq` adds the store's `seq` key.
+pub fn push_record(out: &mut String, rec: &ChangeRecord, with_seq: bool) {
+    out.push('{');
+    if with_seq {
+        let _ = write!(out, "\"seq\":{},", rec.seq);
+    }
+    let _ = write!(
+        out,
+        "\"checkpoint\":\"{}\",\"safe_checkpoint\":\"{}\",\"timestamp\":{},\"op\":\"{}\",\"database\":",
+        rec.checkpoint, rec.safe_checkpoint, rec.timestamp, rec.op
+    );
+    push_opt_str(out, rec.database_name());
+    out.push_str(",\"table\":");
+    push_opt_str(out, rec.table_name());
+    out.push_str(",\"primary_key\":[");
+    if let Some(t) = rec.table.as_deref() {
+        for (i, &k) in t.primary_key.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_opt_str(out, t.fields.get(k).map(|f| f.name.as_str()));
+        }
+    }
+    out.push_str("],\"fields\":[");
+    let fields = rec.fields();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        push_str(out, &f.name);
+        let _ = write!(out, ",\"type\":{},\"charset\":", f.type_code);
+        push_opt_str(out, f.charset);
+        out.push('}');
+    }
+    out.push_str("],\"before\":");
+    push_image(out, rec.before.as_ref(), fields);
+    out.push_str(",\"after\":");
+    push_image(out, rec.after.as_ref(), fields);
+    if let Some(ddl) = &rec.ddl {
+        out.push_str(",\"ddl\":");
+        push_str(out, &ddl.statement);
+        out.push_str(",\"session\":");
+        push_str(out, &ddl.session);
+    }
+    if let Some(g) = &rec.gtid {
+        out.push_str(",\"gtid\":");
+        push_str(out, g);
+    }
+    if let Some(x) = rec.xid {
+        let _ = write!(out, ",\"xid\":{x}");
+    }
+    let _ = write!(out, ",\"server_id\":{}", rec.server_id);
+    if let Some(t) = rec.thread_id {
+        let _ = write!(out, ",\"thread_id\":{t}");
+    }
+    if rec.flags.names_missing {
+        out.push_str(",\"names_missing\":true");
+    }
+    if rec.flags.partial_image {
+        out.push_str(",\"partial_image\":true");
+    }
+    out.push('}');
+}
+
+/// The JSON object of `rec` as a string.
+#[must_use]
+pub fn to_json(rec: &ChangeRecord, with_seq: bool) -> String {
+    let mut s = String::with_capacity(512);
+    push_record(&mut s, rec, with_seq);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(utc_parts(2_147_483_647), (2038, 1, 19, 3, 14, 7));
+        assert_eq!(utc_parts(951_782_400), (2000, 2, 29, 0, 0, 0));
+    }
+
+    #[test]
+    fn escapes() {
+        let mut s = String::new();
+        push_str(&mut s, "a\"b\\c\nd\u{1}é");
+        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v, "a\"b\\c\nd\u{1}é");
+    }
+}

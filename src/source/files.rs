@@ -1,0 +1,171 @@
+//! Binlog files on disk: a list of files or a directory (its `.index`, else numeric suffix
+//! order), memory-mapped.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// One binlog file of a source, with its file index (the `file_index` of checkpoints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BinlogFile {
+    /// Where the file is.
+    pub path: PathBuf,
+    /// The numeric suffix of the file name (`mysql-bin.000188` is 188); for names without one,
+    /// the file's 1-based position in the input list.
+    pub index: u32,
+}
+
+/// The numeric suffix of a binlog file name: `mysql-bin.000188` gives 188.
+#[must_use]
+pub fn numeric_suffix(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let (_, ext) = name.rsplit_once('.')?;
+    if ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    ext.parse().ok()
+}
+
+/// Resolves inputs (files and directories) to an ordered list of binlog files.
+///
+/// A directory contributes the files its `*.index` lists, in that order; without an index, the
+/// files whose names end in a numeric suffix, ordered by that number.
+///
+/// # Errors
+/// `NotFound` for a missing input or an index entry that is not in the directory; `InvalidArgument`
+/// for a directory with no binlog files.
+pub fn resolve_inputs(inputs: &[PathBuf]) -> Result<Vec<BinlogFile>> {
+    let mut paths = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input).map_err(|e| Error::io(format!("cannot open {}", input.display()), e))?;
+        if meta.is_dir() {
+            paths.extend(directory_files(input)?);
+        } else {
+            paths.push(input.clone());
+        }
+    }
+    Ok(paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let index = numeric_suffix(&path).unwrap_or(u32::try_from(i + 1).unwrap_or(u32::MAX));
+            BinlogFile { path, index }
+        })
+        .collect())
+}
+
+fn directory_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+    let mut names = Vec::new();
+    let mut index_file = None;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        if path.extension().is_some_and(|e| e == "index") {
+            index_file = Some(path);
+        } else if let Some(n) = numeric_suffix(&path) {
+            names.push((n, path));
+        }
+    }
+    if let Some(index) = index_file {
+        let text = std::fs::read_to_string(&index)
+            .map_err(|e| Error::io(format!("cannot read {}", index.display()), e))?;
+        let mut out = Vec::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            // Index entries are paths as the server saw them; the file is looked up by name in
+            // this directory, which is where the index is.
+            let name = Path::new(line)
+                .file_name()
+                .ok_or_else(|| Error::corruption(format!("bad entry {line:?} in {}", index.display())))?;
+            let path = dir.join(name);
+            if !path.is_file() {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("{} lists {line:?}, which is not in {}", index.display(), dir.display()),
+                ));
+            }
+            out.push(path);
+        }
+        if !out.is_empty() {
+            return Ok(out);
+        }
+    }
+    if names.is_empty() {
+        return Err(Error::invalid(format!(
+            "{} has no binlog files (no .index and no names with a numeric suffix)",
+            dir.display()
+        )));
+    }
+    names.sort();
+    Ok(names.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The bytes of one binlog file: memory-mapped, or inflated for a gzip-compressed file.
+pub(crate) enum FileBytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl FileBytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Mapped(m) => m,
+            Self::Owned(v) => v,
+        }
+    }
+}
+
+/// Opens a binlog file. Gzip files (as binlog archives often are) are inflated in memory, up to
+/// `max_inflated` bytes.
+pub(crate) fn open_file(path: &Path, max_inflated: u64) -> Result<FileBytes> {
+    let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?
+        .len();
+    if len == 0 {
+        return Ok(FileBytes::Owned(Vec::new()));
+    }
+    let map = map_file(&file).map_err(|e| Error::io(format!("cannot map {}", path.display()), e))?;
+    if map.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&map[..])
+            .take(max_inflated + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::corruption(format!("cannot gunzip {}: {e}", path.display())))?;
+        if out.len() as u64 > max_inflated {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!("{} inflates to more than {max_inflated} bytes", path.display()),
+            ));
+        }
+        return Ok(FileBytes::Owned(out));
+    }
+    Ok(FileBytes::Mapped(map))
+}
+
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the map is read-only and private to this process. Binlog files are append-only:
+    // the server never rewrites or truncates bytes it has written, so the mapped bytes do not
+    // change under us. (A file truncated by another program would make reads past its new end
+    // fault; that is the documented limit of reading files by mmap, see docs/DESIGN.md.)
+    unsafe { memmap2::Mmap::map(file) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes() {
+        assert_eq!(numeric_suffix(Path::new("/x/mysql-bin.000188")), Some(188));
+        assert_eq!(numeric_suffix(Path::new("log.bin")), None);
+        assert_eq!(numeric_suffix(Path::new("mysql-bin.000001.decoded.txt")), None);
+    }
+}

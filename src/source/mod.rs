@@ -1,0 +1,3 @@
+//! Where binlog bytes come from.
+
+pub mod files;
