@@ -195,7 +195,12 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Error {{ kind: {:?}, message: {:?}", self.kind, self.to_string())?;
+        write!(
+            f,
+            "Error {{ kind: {:?}, message: {:?}",
+            self.kind,
+            self.to_string()
+        )?;
         if let Some(src) = &self.inner.source {
             write!(f, ", source: {src}")?;
         }

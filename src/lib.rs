@@ -35,4 +35,6 @@ pub mod source;
 
 pub use binlog::{decode_all, BinlogOptions, BinlogReader, DecodeStats};
 pub use error::{Error, ErrorKind, Location, Result};
-pub use record::{ChangeRecord, Checkpoint, ColumnKind, Ddl, Field, Op, RecordFlags, TableInfo, Value};
+pub use record::{
+    ChangeRecord, Checkpoint, ColumnKind, Ddl, Field, Op, RecordFlags, TableInfo, Value,
+};

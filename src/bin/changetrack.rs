@@ -13,7 +13,11 @@ use changetrack::record::{avro, json};
 use changetrack::{BinlogOptions, BinlogReader, ChangeRecord, Error, ErrorKind};
 
 #[derive(Parser)]
-#[command(name = "changetrack", version, about = "Change tracking for MySQL and MariaDB binlogs")]
+#[command(
+    name = "changetrack",
+    version,
+    about = "Change tracking for MySQL and MariaDB binlogs"
+)]
 struct Cli {
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -67,7 +71,13 @@ fn exit_code(e: &Error) -> u8 {
 
 fn write_text(out: &mut String, rec: &ChangeRecord) {
     use std::fmt::Write as _;
-    let _ = write!(out, "{} {} {:<6}", rec.checkpoint, rec.timestamp, rec.op.as_str());
+    let _ = write!(
+        out,
+        "{} {} {:<6}",
+        rec.checkpoint,
+        rec.timestamp,
+        rec.op.as_str()
+    );
     if let Some(db) = rec.database_name() {
         let _ = write!(out, " {db}");
         if let Some(t) = rec.table_name() {
@@ -86,7 +96,12 @@ fn write_text(out: &mut String, rec: &ChangeRecord) {
     out.push('\n');
 }
 
-fn decode(format: Format, opts: BinlogOptions, stats: bool, paths: &[PathBuf]) -> Result<(), Error> {
+fn decode(
+    format: Format,
+    opts: BinlogOptions,
+    stats: bool,
+    paths: &[PathBuf],
+) -> Result<(), Error> {
     let mut reader = BinlogReader::open(paths, opts)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
@@ -96,29 +111,27 @@ fn decode(format: Format, opts: BinlogOptions, stats: bool, paths: &[PathBuf]) -
     let started = std::time::Instant::now();
     let result = loop {
         match reader.next_record() {
-            Ok(Some(rec)) => {
-                match format {
-                    Format::Jsonl => {
-                        line.clear();
-                        json::push_record(&mut line, &rec, false);
-                        line.push('\n');
-                        out.write_all(line.as_bytes()).map_err(io_err)?;
-                    }
-                    Format::Text => {
-                        line.clear();
-                        write_text(&mut line, &rec);
-                        out.write_all(line.as_bytes()).map_err(io_err)?;
-                    }
-                    Format::Avro => {
-                        bin.clear();
-                        bin.extend_from_slice(&[0; 4]);
-                        avro::write_record(&mut bin, &rec);
-                        let len = u32::try_from(bin.len() - 4).unwrap_or(u32::MAX);
-                        bin[..4].copy_from_slice(&len.to_be_bytes());
-                        out.write_all(&bin).map_err(io_err)?;
-                    }
+            Ok(Some(rec)) => match format {
+                Format::Jsonl => {
+                    line.clear();
+                    json::push_record(&mut line, &rec, false);
+                    line.push('\n');
+                    out.write_all(line.as_bytes()).map_err(io_err)?;
                 }
-            }
+                Format::Text => {
+                    line.clear();
+                    write_text(&mut line, &rec);
+                    out.write_all(line.as_bytes()).map_err(io_err)?;
+                }
+                Format::Avro => {
+                    bin.clear();
+                    bin.extend_from_slice(&[0; 4]);
+                    avro::write_record(&mut bin, &rec);
+                    let len = u32::try_from(bin.len() - 4).unwrap_or(u32::MAX);
+                    bin[..4].copy_from_slice(&len.to_be_bytes());
+                    out.write_all(&bin).map_err(io_err)?;
+                }
+            },
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         }
@@ -175,8 +188,18 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     let result = match cli.command {
-        Command::Decode { format, max_event_size, fail_on_incident, stats, paths } => {
-            let opts = BinlogOptions { max_event_size, fail_on_incident, ..BinlogOptions::default() };
+        Command::Decode {
+            format,
+            max_event_size,
+            fail_on_incident,
+            stats,
+            paths,
+        } => {
+            let opts = BinlogOptions {
+                max_event_size,
+                fail_on_incident,
+                ..BinlogOptions::default()
+            };
             decode(format, opts, stats, &paths)
         }
     };

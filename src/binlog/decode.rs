@@ -159,7 +159,9 @@ fn strip_comments(mut s: &str) -> &str {
 
 fn classify(query: &str) -> QueryKind {
     let q = strip_comments(query);
-    let mut words = q.split(|c: char| c.is_whitespace() || c == ';' || c == '(').filter(|w| !w.is_empty());
+    let mut words = q
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '(')
+        .filter(|w| !w.is_empty());
     let first = words.next().unwrap_or("").to_ascii_uppercase();
     let second = words.next().unwrap_or("").to_ascii_uppercase();
     match first.as_str() {
@@ -301,7 +303,13 @@ impl Decoder {
         }
     }
 
-    fn open_txn(&mut self, h: &EventHeader, pos: Pos, thread_id: Option<u32>, emit_begin: bool) -> Result<()> {
+    fn open_txn(
+        &mut self,
+        h: &EventHeader,
+        pos: Pos,
+        thread_id: Option<u32>,
+        emit_begin: bool,
+    ) -> Result<()> {
         if self.txn.is_some() {
             return Ok(());
         }
@@ -346,13 +354,16 @@ impl Decoder {
     /// Typed errors for malformed or unsupported events; the error carries the event offset.
     pub fn feed(&mut self, ev: &RawEvent<'_>) -> Result<()> {
         self.stats.bytes += u64::from(ev.header.event_size);
-        let pos = Pos { start: ev.offset, end: ev.end() };
+        let pos = Pos {
+            start: ev.offset,
+            end: ev.end(),
+        };
         if let Some(alg) = ev.fde_alg {
             self.alg = alg;
         }
-        self.handle(&ev.header, ev.body, pos).map_err(|e| e.at_offset(ev.offset))
+        self.handle(&ev.header, ev.body, pos)
+            .map_err(|e| e.at_offset(ev.offset))
     }
-
 
     #[allow(clippy::too_many_lines)]
     fn handle(&mut self, h: &EventHeader, body: &[u8], pos: Pos) -> Result<()> {
@@ -367,7 +378,8 @@ impl Decoder {
                 ));
             }
             frame::FORMAT_DESCRIPTION => {
-                let new_fde: FormatDescriptionEvent<'_> = parse(&fde, h, body, "FORMAT_DESCRIPTION")?;
+                let new_fde: FormatDescriptionEvent<'_> =
+                    parse(&fde, h, body, "FORMAT_DESCRIPTION")?;
                 if new_fde.binlog_version() != BinlogVersion::Version4 {
                     return Err(Error::unsupported("only binlog format v4 is supported"));
                 }
@@ -488,7 +500,9 @@ impl Decoder {
                 mariadb::parse_gtid_list(body)?;
             }
             mariadb::START_ENCRYPTION => {
-                return Err(Error::unsupported("encrypted binlogs (START_ENCRYPTION) are not supported"));
+                return Err(Error::unsupported(
+                    "encrypted binlogs (START_ENCRYPTION) are not supported",
+                ));
             }
             other => {
                 *self.stats.unknown_events.entry(other).or_insert(0) += 1;
@@ -578,7 +592,10 @@ impl Decoder {
                 rec.gtid = gtid;
                 rec.thread_id = thread_id;
                 rec.database = (!db.is_empty()).then_some(db);
-                rec.ddl = Some(Ddl { statement: query.into_owned(), session });
+                rec.ddl = Some(Ddl {
+                    statement: query.into_owned(),
+                    session,
+                });
                 self.emit(rec)?;
                 if !in_txn {
                     self.stats.transactions += 1;
@@ -603,7 +620,11 @@ impl Decoder {
         let Some(txn) = self.txn.take() else {
             return Ok(());
         };
-        let p = PendingXa { start: txn.start, records: txn.held, bytes: txn.held_bytes };
+        let p = PendingXa {
+            start: txn.start,
+            records: txn.held,
+            bytes: txn.held_bytes,
+        };
         if one_phase {
             self.release_xa(h, pos, p)
         } else {
@@ -634,17 +655,40 @@ impl Decoder {
         Ok(())
     }
 
-    fn on_rows(&mut self, h: &EventHeader, body: &[u8], pos: Pos, compressed: Option<u8>) -> Result<()> {
+    fn on_rows(
+        &mut self,
+        h: &EventHeader,
+        body: &[u8],
+        pos: Pos,
+        compressed: Option<u8>,
+    ) -> Result<()> {
         let (event_type, kind) = match compressed.unwrap_or(h.type_code) {
-            23 | mariadb::WRITE_ROWS_COMPRESSED_V1 => (EventType::WRITE_ROWS_EVENT_V1, RowsKind::Write),
-            24 | mariadb::UPDATE_ROWS_COMPRESSED_V1 => (EventType::UPDATE_ROWS_EVENT_V1, RowsKind::Update),
-            25 | mariadb::DELETE_ROWS_COMPRESSED_V1 => (EventType::DELETE_ROWS_EVENT_V1, RowsKind::Delete),
+            23 | mariadb::WRITE_ROWS_COMPRESSED_V1 => {
+                (EventType::WRITE_ROWS_EVENT_V1, RowsKind::Write)
+            }
+            24 | mariadb::UPDATE_ROWS_COMPRESSED_V1 => {
+                (EventType::UPDATE_ROWS_EVENT_V1, RowsKind::Update)
+            }
+            25 | mariadb::DELETE_ROWS_COMPRESSED_V1 => {
+                (EventType::DELETE_ROWS_EVENT_V1, RowsKind::Delete)
+            }
             30 | mariadb::WRITE_ROWS_COMPRESSED => (EventType::WRITE_ROWS_EVENT, RowsKind::Write),
-            31 | mariadb::UPDATE_ROWS_COMPRESSED => (EventType::UPDATE_ROWS_EVENT, RowsKind::Update),
-            32 | mariadb::DELETE_ROWS_COMPRESSED => (EventType::DELETE_ROWS_EVENT, RowsKind::Delete),
-            _ => (EventType::PARTIAL_UPDATE_ROWS_EVENT, RowsKind::PartialUpdate),
+            31 | mariadb::UPDATE_ROWS_COMPRESSED => {
+                (EventType::UPDATE_ROWS_EVENT, RowsKind::Update)
+            }
+            32 | mariadb::DELETE_ROWS_COMPRESSED => {
+                (EventType::DELETE_ROWS_EVENT, RowsKind::Delete)
+            }
+            _ => (
+                EventType::PARTIAL_UPDATE_ROWS_EVENT,
+                RowsKind::PartialUpdate,
+            ),
         };
-        let ev = RowsHeader::parse(body, self.fde.get_event_type_header_length(event_type), kind)?;
+        let ev = RowsHeader::parse(
+            body,
+            self.fde.get_event_type_header_length(event_type),
+            kind,
+        )?;
         let table_id = ev.table_id;
         let schema = self.tables.get(table_id).cloned().ok_or_else(|| {
             Error::new(
@@ -698,27 +742,34 @@ impl Decoder {
         let server_version = Arc::clone(&self.server_version);
         let info = Arc::clone(&schema.info);
         let mut recs = Vec::new();
-        decode_rows(rows_data, &schema, kind, before_bits, after_bits, |(before, after)| {
-            recs.push(ChangeRecord {
-                seq: 0,
-                checkpoint,
-                safe_checkpoint: start,
-                timestamp: h.timestamp,
-                op,
-                table: Some(Arc::clone(&info)),
-                database: None,
-                before,
-                after,
-                ddl: None,
-                gtid: gtid.clone(),
-                xid: None,
-                thread_id,
-                server_id: h.server_id,
-                server_version: Arc::clone(&server_version),
-                flags,
-            });
-            Ok(())
-        })?;
+        decode_rows(
+            rows_data,
+            &schema,
+            kind,
+            before_bits,
+            after_bits,
+            |(before, after)| {
+                recs.push(ChangeRecord {
+                    seq: 0,
+                    checkpoint,
+                    safe_checkpoint: start,
+                    timestamp: h.timestamp,
+                    op,
+                    table: Some(Arc::clone(&info)),
+                    database: None,
+                    before,
+                    after,
+                    ddl: None,
+                    gtid: gtid.clone(),
+                    xid: None,
+                    thread_id,
+                    server_id: h.server_id,
+                    server_version: Arc::clone(&server_version),
+                    flags,
+                });
+                Ok(())
+            },
+        )?;
         for r in recs {
             self.emit(r)?;
         }
@@ -747,7 +798,9 @@ impl Decoder {
                 match read_full(&mut reader, &mut head)? {
                     0 => return Ok(()),
                     n if n < HEADER_LEN => {
-                        return Err(Error::corruption("compressed payload ends inside an event header"))
+                        return Err(Error::corruption(
+                            "compressed payload ends inside an event header",
+                        ))
                     }
                     _ => {}
                 }
@@ -768,7 +821,9 @@ impl Decoder {
                     return Err(Error::corruption("compressed payload ends inside an event"));
                 }
                 if matches!(ih.type_code, 40 | frame::FORMAT_DESCRIPTION) {
-                    return Err(Error::corruption("nested payload or FDE inside a compressed payload"));
+                    return Err(Error::corruption(
+                        "nested payload or FDE inside a compressed payload",
+                    ));
                 }
                 self.handle(&ih, &buf, pos)?;
             }
@@ -778,7 +833,12 @@ impl Decoder {
     }
 }
 
-fn parse<'a, T>(fde: &'a FormatDescriptionEvent<'a>, h: &EventHeader, body: &'a [u8], what: &str) -> Result<T>
+fn parse<'a, T>(
+    fde: &'a FormatDescriptionEvent<'a>,
+    h: &EventHeader,
+    body: &'a [u8],
+    what: &str,
+) -> Result<T>
 where
     T: MyDeserialize<'a, Ctx = BinlogCtx<'a>>,
 {
@@ -814,20 +874,34 @@ impl<'a> RowsHeader<'a> {
     /// variable extra data).
     fn parse(body: &'a [u8], post_header_len: u8, kind: RowsKind) -> Result<Self> {
         let mut c = crate::binlog::rows::Cursor::new(body);
-        let table_id = if post_header_len == 6 { c.uint_le(4)? } else { c.uint_le(6)? };
+        let table_id = if post_header_len == 6 {
+            c.uint_le(4)?
+        } else {
+            c.uint_le(6)?
+        };
         let flags = c.uint_le(2)? as u16;
         if post_header_len == 10 {
             let extra = c.uint_le(2)? as usize;
             c.take(extra.saturating_sub(2))?;
         }
         let num_columns = c.lenenc()?;
-        let nbytes = usize::try_from(num_columns.div_ceil(8)).map_err(|_| Error::corruption("column count"))?;
+        let nbytes = usize::try_from(num_columns.div_ceil(8))
+            .map_err(|_| Error::corruption("column count"))?;
         let (before, after) = match kind {
             RowsKind::Write => (None, Some(c.take(nbytes)?)),
             RowsKind::Delete => (Some(c.take(nbytes)?), None),
-            RowsKind::Update | RowsKind::PartialUpdate => (Some(c.take(nbytes)?), Some(c.take(nbytes)?)),
+            RowsKind::Update | RowsKind::PartialUpdate => {
+                (Some(c.take(nbytes)?), Some(c.take(nbytes)?))
+            }
         };
-        Ok(Self { table_id, flags, num_columns, before, after, rows: c.rest() })
+        Ok(Self {
+            table_id,
+            flags,
+            num_columns,
+            before,
+            after,
+            rows: c.rest(),
+        })
     }
 }
 
@@ -890,8 +964,14 @@ mod tests {
         assert_eq!(classify("/* x */ ALTER TABLE t ADD c INT"), QueryKind::Ddl);
         assert_eq!(classify("create table t (a int)"), QueryKind::Ddl);
         assert_eq!(classify("INSERT INTO t VALUES (1)"), QueryKind::Other);
-        assert!(matches!(classify("XA COMMIT X'78',X'',1"), QueryKind::XaCommit(Some(_))));
-        assert!(matches!(classify("XA ROLLBACK X'78',X'',1"), QueryKind::XaRollback(Some(_))));
+        assert!(matches!(
+            classify("XA COMMIT X'78',X'',1"),
+            QueryKind::XaCommit(Some(_))
+        ));
+        assert!(matches!(
+            classify("XA ROLLBACK X'78',X'',1"),
+            QueryKind::XaRollback(Some(_))
+        ));
         assert_eq!(classify("XA END X'78',X'',1"), QueryKind::XaEnd);
     }
 }

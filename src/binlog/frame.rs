@@ -111,7 +111,9 @@ pub(crate) fn fde_server_version(body: &[u8]) -> String {
 }
 
 fn version_triple(v: &str) -> (u32, u32, u32) {
-    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     (next(), next(), next())
 }
@@ -135,14 +137,23 @@ pub(crate) fn fde_has_checksum_alg(version: &str) -> bool {
 /// # Errors
 /// `Corruption` for an impossible size or a checksum mismatch, `LimitExceeded` for an event over
 /// the cap. A short tail is not an error: it is [`Framed::Incomplete`].
-pub fn frame_at(buf: &[u8], offset: u64, alg: ChecksumAlg, max_event_size: u32) -> Result<Framed<'_>> {
+pub fn frame_at(
+    buf: &[u8],
+    offset: u64,
+    alg: ChecksumAlg,
+    max_event_size: u32,
+) -> Result<Framed<'_>> {
     let start = usize::try_from(offset).map_err(|_| Error::invalid("offset too large"))?;
     let rest = buf.get(start..).unwrap_or_default();
     if rest.is_empty() {
         return Ok(Framed::End);
     }
     let Some(hdr) = rest.first_chunk::<HEADER_LEN>() else {
-        return Ok(Framed::Incomplete { offset, have: rest.len() as u64, need: HEADER_LEN as u64 });
+        return Ok(Framed::Incomplete {
+            offset,
+            have: rest.len() as u64,
+            need: HEADER_LEN as u64,
+        });
     };
     let header = EventHeader::parse(hdr);
     let size = header.event_size as usize;
@@ -164,7 +175,11 @@ pub fn frame_at(buf: &[u8], offset: u64, alg: ChecksumAlg, max_event_size: u32) 
         .at_offset(offset));
     }
     let Some(event) = rest.get(..size) else {
-        return Ok(Framed::Incomplete { offset, have: rest.len() as u64, need: size as u64 });
+        return Ok(Framed::Incomplete {
+            offset,
+            have: rest.len() as u64,
+            need: size as u64,
+        });
     };
     let mut body = event.get(HEADER_LEN..).unwrap_or_default();
     let fde_alg = (header.type_code == FORMAT_DESCRIPTION).then(|| fde_checksum_alg(body));
@@ -172,7 +187,9 @@ pub fn frame_at(buf: &[u8], offset: u64, alg: ChecksumAlg, max_event_size: u32) 
     let is_fde = header.type_code == FORMAT_DESCRIPTION;
     let verify = if is_fde {
         if body.len() < FDE_MIN_BODY {
-            return Err(Error::corruption("FORMAT_DESCRIPTION event is too short").at_offset(offset));
+            return Err(
+                Error::corruption("FORMAT_DESCRIPTION event is too short").at_offset(offset)
+            );
         }
         if fde_has_checksum_alg(&fde_server_version(body)) && body.len() >= FDE_MIN_BODY + 5 {
             let alg_byte = body.get(body.len() - 5).copied().unwrap_or(0);
@@ -213,7 +230,12 @@ pub fn frame_at(buf: &[u8], offset: u64, alg: ChecksumAlg, max_event_size: u32) 
             .at_offset(offset));
         }
     }
-    Ok(Framed::Event(RawEvent { offset, header, body, fde_alg }))
+    Ok(Framed::Event(RawEvent {
+        offset,
+        header,
+        body,
+        fde_alg,
+    }))
 }
 
 /// The checksum algorithm an FDE body (with its trailer) announces.
@@ -271,7 +293,10 @@ mod tests {
                 other => panic!("cut {cut}: unexpected {other:?}"),
             }
         }
-        assert!(matches!(frame_at(&e, e.len() as u64, ChecksumAlg::None, 1 << 20).unwrap(), Framed::End));
+        assert!(matches!(
+            frame_at(&e, e.len() as u64, ChecksumAlg::None, 1 << 20).unwrap(),
+            Framed::End
+        ));
     }
 
     #[test]
@@ -281,6 +306,11 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::LimitExceeded);
         let mut tiny = e.clone();
         tiny[9..13].copy_from_slice(&5u32.to_le_bytes());
-        assert_eq!(frame_at(&tiny, 0, ChecksumAlg::None, 1 << 20).unwrap_err().kind(), ErrorKind::Corruption);
+        assert_eq!(
+            frame_at(&tiny, 0, ChecksumAlg::None, 1 << 20)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Corruption
+        );
     }
 }

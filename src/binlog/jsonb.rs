@@ -51,7 +51,9 @@ fn var_len(data: &[u8], at: usize) -> Result<(usize, usize)> {
     // Up to 5 bytes of 7 bits each, low bits first.
     let mut len = 0usize;
     for i in 0..5 {
-        let b = *data.get(at + i).ok_or_else(|| bad("length out of bounds"))?;
+        let b = *data
+            .get(at + i)
+            .ok_or_else(|| bad("length out of bounds"))?;
         len |= usize::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             return Ok((len, i + 1));
@@ -88,7 +90,9 @@ fn value(ty: u8, data: &[u8], at: usize, depth: usize) -> Result<Json> {
             let (len, n) = var_len(body, 0)?;
             let s = slice(body, n, len)?;
             Json::String(
-                std::str::from_utf8(s).map_err(|_| bad("string is not UTF-8"))?.to_owned(),
+                std::str::from_utf8(s)
+                    .map_err(|_| bad("string is not UTF-8"))?
+                    .to_owned(),
             )
         }
         0x0f => {
@@ -143,7 +147,9 @@ fn opaque(field_type: u8, data: &[u8]) -> Result<Json> {
         // DATETIME, TIMESTAMP
         7 | 12 | 17 | 18 => {
             let (y, mo, d, h, mi, s, us) = datetime_parts(packed()?);
-            Json::String(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"))
+            Json::String(format!(
+                "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"
+            ))
         }
         _ => {
             use base64::Engine as _;
@@ -162,19 +168,33 @@ fn datetime_parts(v: i64) -> (u64, u64, u64, u64, u64, u64, u64) {
     let ymd = intpart >> 17;
     let ym = ymd >> 5;
     let hms = intpart % (1 << 17);
-    (ym / 13, ym % 13, ymd % 32, hms >> 12, (hms >> 6) % 64, hms % 64, us)
+    (
+        ym / 13,
+        ym % 13,
+        ymd % 32,
+        hms >> 12,
+        (hms >> 6) % 64,
+        hms % 64,
+        us,
+    )
 }
 
 fn container(body: &[u8], large: bool, array: bool, depth: usize) -> Result<Json> {
     let osz = if large { 4 } else { 2 };
     let count = usize::try_from(le(slice(body, 0, osz)?)).map_err(|_| bad("count"))?;
     let size = usize::try_from(le(slice(body, osz, osz)?)).map_err(|_| bad("size"))?;
-    let body = body.get(..size).ok_or_else(|| bad("container larger than its value"))?;
+    let body = body
+        .get(..size)
+        .ok_or_else(|| bad("container larger than its value"))?;
     let key_entry = osz + 2;
     let value_entry = 1 + osz;
     let header = 2 * osz;
     let min = header
-        .checked_add(count.checked_mul(value_entry + if array { 0 } else { key_entry }).ok_or_else(|| bad("count"))?)
+        .checked_add(
+            count
+                .checked_mul(value_entry + if array { 0 } else { key_entry })
+                .ok_or_else(|| bad("count"))?,
+        )
         .ok_or_else(|| bad("count"))?;
     if min > body.len() {
         return Err(bad("element count larger than the container"));
@@ -187,7 +207,8 @@ fn container(body: &[u8], large: bool, array: bool, depth: usize) -> Result<Json
         if inline {
             value(ty, body, entry + 1, depth + 1)
         } else {
-            let off = usize::try_from(le(slice(body, entry + 1, osz)?)).map_err(|_| bad("offset"))?;
+            let off =
+                usize::try_from(le(slice(body, entry + 1, osz)?)).map_err(|_| bad("offset"))?;
             if off >= body.len() {
                 return Err(bad("value offset out of bounds"));
             }
@@ -204,9 +225,12 @@ fn container(body: &[u8], large: bool, array: bool, depth: usize) -> Result<Json
         let mut members = Vec::with_capacity(count.min(4096));
         for i in 0..count {
             let entry = header + i * key_entry;
-            let off = usize::try_from(le(slice(body, entry, osz)?)).map_err(|_| bad("key offset"))?;
-            let len = usize::try_from(le(slice(body, entry + osz, 2)?)).map_err(|_| bad("key length"))?;
-            let key = std::str::from_utf8(slice(body, off, len)?).map_err(|_| bad("key is not UTF-8"))?;
+            let off =
+                usize::try_from(le(slice(body, entry, osz)?)).map_err(|_| bad("key offset"))?;
+            let len =
+                usize::try_from(le(slice(body, entry + osz, 2)?)).map_err(|_| bad("key length"))?;
+            let key =
+                std::str::from_utf8(slice(body, off, len)?).map_err(|_| bad("key is not UTF-8"))?;
             members.push((key.to_owned(), read_value(i)?));
         }
         Ok(Json::Object(members))
@@ -352,7 +376,10 @@ impl TextParser<'_> {
             Some(b'n') => self.literal("null", Json::Null),
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.pos;
-                while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                while matches!(
+                    self.peek(),
+                    Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                ) {
                     self.pos += 1;
                 }
                 let text = std::str::from_utf8(self.s.get(start..self.pos).unwrap_or_default())
@@ -379,7 +406,9 @@ impl TextParser<'_> {
         self.pos += 1;
         let mut out = Vec::new();
         loop {
-            let b = self.peek().ok_or_else(|| bad("JSON text: unterminated string"))?;
+            let b = self
+                .peek()
+                .ok_or_else(|| bad("JSON text: unterminated string"))?;
             self.pos += 1;
             match b {
                 b'"' => break,
@@ -397,12 +426,17 @@ impl TextParser<'_> {
                         b'f' => out.push(12),
                         b'u' => {
                             let mut cp = self.hex4()?;
-                            if (0xd800..0xdc00).contains(&cp) && self.s.get(self.pos..self.pos + 2) == Some(b"\\u") {
+                            if (0xd800..0xdc00).contains(&cp)
+                                && self.s.get(self.pos..self.pos + 2) == Some(b"\\u")
+                            {
                                 self.pos += 2;
                                 let lo = self.hex4()?;
-                                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo.wrapping_sub(0xdc00) & 0x3ff);
+                                cp = 0x10000
+                                    + ((cp - 0xd800) << 10)
+                                    + (lo.wrapping_sub(0xdc00) & 0x3ff);
                             }
-                            let c = char::from_u32(cp).ok_or_else(|| bad("JSON text: bad \\u escape"))?;
+                            let c = char::from_u32(cp)
+                                .ok_or_else(|| bad("JSON text: bad \\u escape"))?;
                             let mut b = [0u8; 4];
                             out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
                         }
@@ -416,7 +450,10 @@ impl TextParser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32> {
-        let h = self.s.get(self.pos..self.pos + 4).ok_or_else(|| bad("JSON text: bad \\u escape"))?;
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| bad("JSON text: bad \\u escape"))?;
         self.pos += 4;
         let h = std::str::from_utf8(h).map_err(|_| bad("JSON text: bad \\u escape"))?;
         u32::from_str_radix(h, 16).map_err(|_| bad("JSON text: bad \\u escape"))
@@ -425,7 +462,10 @@ impl TextParser<'_> {
 
 /// Parses JSON text (as produced by [`render`]).
 pub(crate) fn parse_text(s: &str) -> Result<Json> {
-    let mut p = TextParser { s: s.as_bytes(), pos: 0 };
+    let mut p = TextParser {
+        s: s.as_bytes(),
+        pos: 0,
+    };
     let v = p.value(0)?;
     p.ws();
     if p.pos != p.s.len() {
@@ -442,7 +482,10 @@ enum Leg {
 
 fn parse_path(path: &[u8]) -> Result<Vec<Leg>> {
     let s = std::str::from_utf8(path).map_err(|_| bad("JSON path is not UTF-8"))?;
-    let mut p = TextParser { s: s.as_bytes(), pos: 0 };
+    let mut p = TextParser {
+        s: s.as_bytes(),
+        pos: 0,
+    };
     p.ws();
     if p.peek() != Some(b'$') {
         return Err(bad("JSON path must start with $"));
@@ -491,7 +534,9 @@ fn parse_path(path: &[u8]) -> Result<Vec<Leg>> {
 
 /// MySQL orders object members by key length, then by bytes.
 fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 fn navigate<'a>(doc: &'a mut Json, legs: &[Leg]) -> Result<&'a mut Json> {
@@ -503,9 +548,9 @@ fn navigate<'a>(doc: &'a mut Json, legs: &[Leg]) -> Result<&'a mut Json> {
                 .find(|(mk, _)| mk == k)
                 .map(|(_, v)| v)
                 .ok_or_else(|| bad("JSON diff path does not exist"))?,
-            (Json::Array(a), Leg::Index(i)) => {
-                a.get_mut(*i).ok_or_else(|| bad("JSON diff path does not exist"))?
-            }
+            (Json::Array(a), Leg::Index(i)) => a
+                .get_mut(*i)
+                .ok_or_else(|| bad("JSON diff path does not exist"))?,
             _ => return Err(bad("JSON diff path does not match the document")),
         };
     }
@@ -635,7 +680,12 @@ mod tests {
 
     #[test]
     fn malformed_never_panics() {
-        for input in [&[0x00u8, 0xff, 0xff, 0xff, 0xff][..], &[0x03, 1], &[0x0c, 0x85], &[0x0f]] {
+        for input in [
+            &[0x00u8, 0xff, 0xff, 0xff, 0xff][..],
+            &[0x03, 1],
+            &[0x0c, 0x85],
+            &[0x0f],
+        ] {
             assert!(to_text(input).is_err());
         }
         // Deep nesting is refused, not recursed without bound.

@@ -65,7 +65,12 @@ impl MariaGtid {
                 bqual: c.take(bqual_len)?.to_vec(),
             });
         }
-        Ok(Self { seq_no, domain_id, flags, xid })
+        Ok(Self {
+            seq_no,
+            domain_id,
+            flags,
+            xid,
+        })
     }
 
     /// `domain-server-seq`.
@@ -102,7 +107,9 @@ pub(crate) fn parse_binlog_checkpoint(body: &[u8]) -> Result<String> {
 /// zlib), the uncompressed length big-endian, then a zlib stream. The claimed length is checked
 /// against `max_len` before anything is allocated.
 pub(crate) fn uncompress(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
-    let (&head, rest) = data.split_first().ok_or_else(|| Error::corruption("empty compressed payload"))?;
+    let (&head, rest) = data
+        .split_first()
+        .ok_or_else(|| Error::corruption("empty compressed payload"))?;
     if head & 0x80 == 0 || head & 0x70 != 0 {
         return Err(Error::unsupported(format!(
             "compressed event uses unknown compression header {head:#04x}"
@@ -110,9 +117,13 @@ pub(crate) fn uncompress(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
     }
     let lenlen = usize::from(head & 0x07);
     if !(1..=4).contains(&lenlen) {
-        return Err(Error::corruption("compressed event has a bad length header"));
+        return Err(Error::corruption(
+            "compressed event has a bad length header",
+        ));
     }
-    let len_bytes = rest.get(..lenlen).ok_or_else(|| Error::corruption("compressed event too short"))?;
+    let len_bytes = rest
+        .get(..lenlen)
+        .ok_or_else(|| Error::corruption("compressed event too short"))?;
     let len = crate::binlog::rows::be(len_bytes) as usize;
     if len > max_len {
         return Err(Error::new(
@@ -147,7 +158,14 @@ pub(crate) fn parse_xa_prepare(body: &[u8]) -> Result<(bool, Xid)> {
     }
     let gtrid = c.take(gtrid_len)?.to_vec();
     let bqual = c.take(bqual_len)?.to_vec();
-    Ok((one_phase, Xid { format_id: i64::from(format_id), gtrid, bqual }))
+    Ok((
+        one_phase,
+        Xid {
+            format_id: i64::from(format_id),
+            gtrid,
+            bqual,
+        },
+    ))
 }
 
 /// Parses the XID in `XA COMMIT|ROLLBACK|START|END|PREPARE <xid>` text: `X'hex',X'hex',fmt`,
@@ -180,7 +198,11 @@ pub(crate) fn parse_xid_text(s: &str) -> Option<Xid> {
                 (Part::Bytes(b.get(i + 1..end)?.to_vec()), end + 1)
             }
             _ => {
-                let end = i + b.get(i..)?.iter().position(|&c| c == b',').unwrap_or(b.len() - i);
+                let end = i + b
+                    .get(i..)?
+                    .iter()
+                    .position(|&c| c == b',')
+                    .unwrap_or(b.len() - i);
                 let n: i64 = s.get(i..end)?.trim().parse().ok()?;
                 (Part::Num(n), end)
             }
@@ -209,7 +231,11 @@ pub(crate) fn parse_xid_text(s: &str) -> Option<Xid> {
         None => 1,
         Some(Part::Bytes(_)) => return None,
     };
-    Some(Xid { format_id, gtrid, bqual })
+    Some(Xid {
+        format_id,
+        gtrid,
+        bqual,
+    })
 }
 
 enum Part {
@@ -241,9 +267,15 @@ mod tests {
         let mut ev = vec![0x81, 11];
         ev.extend_from_slice(&zdata);
         assert_eq!(uncompress(&ev, 100).unwrap(), b"hello world");
-        assert_eq!(uncompress(&ev, 5).unwrap_err().kind(), ErrorKind::LimitExceeded);
+        assert_eq!(
+            uncompress(&ev, 5).unwrap_err().kind(),
+            ErrorKind::LimitExceeded
+        );
         ev[1] = 12;
-        assert_eq!(uncompress(&ev, 100).unwrap_err().kind(), ErrorKind::Corruption);
+        assert_eq!(
+            uncompress(&ev, 100).unwrap_err().kind(),
+            ErrorKind::Corruption
+        );
         assert!(uncompress(&[], 100).is_err());
     }
 }

@@ -93,6 +93,8 @@ pub struct BinlogReader {
     offset: u64,
     decoder: Decoder,
     done: bool,
+    /// Bytes of the first file, when given in memory.
+    preloaded: Option<FileBytes>,
 }
 
 impl BinlogReader {
@@ -110,7 +112,35 @@ impl BinlogReader {
     #[must_use]
     pub fn from_files(files: Vec<BinlogFile>, opts: BinlogOptions) -> Self {
         let first = files.first().map_or(0, |f| f.index);
-        Self { decoder: Decoder::new(opts.clone(), first), files, opts, cur: 0, bytes: None, offset: 0, done: false }
+        Self {
+            decoder: Decoder::new(opts.clone(), first),
+            files,
+            opts,
+            cur: 0,
+            bytes: None,
+            offset: 0,
+            done: false,
+            preloaded: None,
+        }
+    }
+
+    /// A reader over one binlog file held in memory (`name` is used in error locations).
+    #[must_use]
+    pub fn from_bytes(
+        name: impl Into<PathBuf>,
+        file_index: u32,
+        bytes: Vec<u8>,
+        opts: BinlogOptions,
+    ) -> Self {
+        let mut r = Self::from_files(
+            vec![BinlogFile {
+                path: name.into(),
+                index: file_index,
+            }],
+            opts,
+        );
+        r.preloaded = Some(FileBytes::Owned(bytes));
+        r
     }
 
     /// The files this reader reads, in order.
@@ -170,15 +200,25 @@ impl BinlogReader {
                     self.done = true;
                     return Ok(());
                 };
-                let bytes = files::open_file(&f.path, self.opts.max_inflated_file)?;
+                let bytes = match self.preloaded.take() {
+                    Some(b) => b,
+                    None => files::open_file(&f.path, self.opts.max_inflated_file)?,
+                };
                 check_magic(bytes.as_slice())?;
                 self.decoder.start_file(f.index);
                 self.bytes = Some(bytes);
                 self.offset = frame::MAGIC.len() as u64;
             }
-            let Some(bytes) = self.bytes.as_ref() else { continue };
+            let Some(bytes) = self.bytes.as_ref() else {
+                continue;
+            };
             let buf = bytes.as_slice();
-            match frame::frame_at(buf, self.offset, self.decoder.checksum_alg(), self.opts.max_event_size)? {
+            match frame::frame_at(
+                buf,
+                self.offset,
+                self.decoder.checksum_alg(),
+                self.opts.max_event_size,
+            )? {
                 Framed::Event(ev) => {
                     if self.offset == frame::MAGIC.len() as u64
                         && ev.header.type_code != frame::FORMAT_DESCRIPTION
@@ -222,9 +262,12 @@ impl BinlogReader {
 fn check_magic(buf: &[u8]) -> Result<()> {
     if buf.len() < frame::MAGIC.len() {
         if frame::MAGIC.starts_with(buf) {
-            return Err(Error::new(ErrorKind::Incomplete, "the file ends inside the binlog magic")
-                .at_offset(0)
-                .with_resume_offset(0));
+            return Err(Error::new(
+                ErrorKind::Incomplete,
+                "the file ends inside the binlog magic",
+            )
+            .at_offset(0)
+            .with_resume_offset(0));
         }
         return Err(Error::corruption("not a binlog file (bad magic)").at_offset(0));
     }

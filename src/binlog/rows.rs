@@ -23,10 +23,6 @@ impl<'a> Cursor<'a> {
         self.pos >= self.buf.len()
     }
 
-    pub(crate) fn position(&self) -> usize {
-        self.pos
-    }
-
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self
             .pos
@@ -77,7 +73,9 @@ impl<'a> Cursor<'a> {
 }
 
 pub(crate) fn le(b: &[u8]) -> u64 {
-    b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+    b.iter()
+        .rev()
+        .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
 }
 
 pub(crate) fn be(b: &[u8]) -> u64 {
@@ -93,7 +91,18 @@ pub(crate) fn count_bits(bits: &[u8], n: usize) -> usize {
 }
 
 const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
-const POW10: [u32; 10] = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+const POW10: [u32; 10] = [
+    1,
+    10,
+    100,
+    1000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
 
 /// Byte size of a binary DECIMAL(precision, scale).
 pub(crate) fn decimal_size(precision: u8, scale: u8) -> usize {
@@ -109,7 +118,9 @@ pub(crate) fn decode_decimal(raw: &[u8], precision: u8, scale: u8) -> Result<Str
         return Err(Error::corruption("DECIMAL value has the wrong size"));
     }
     let mut buf = [0u8; 32];
-    let buf = buf.get_mut(..size).ok_or_else(|| Error::corruption("DECIMAL too large"))?;
+    let buf = buf
+        .get_mut(..size)
+        .ok_or_else(|| Error::corruption("DECIMAL too large"))?;
     buf.copy_from_slice(raw);
     let negative = buf[0] & 0x80 == 0;
     buf[0] ^= 0x80;
@@ -226,7 +237,14 @@ fn time_from_packed(packed: i64, fsp: u8) -> Result<Value> {
     if micros > 999_999 || minute > 59 || second > 59 {
         return Err(Error::corruption("TIME value out of range"));
     }
-    Ok(Value::Time { negative, hour, minute, second, micros, fsp })
+    Ok(Value::Time {
+        negative,
+        hour,
+        minute,
+        second,
+        micros,
+        fsp,
+    })
 }
 
 fn read_len(c: &mut Cursor<'_>, len_bytes: u8) -> Result<usize> {
@@ -277,7 +295,11 @@ pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Va
         }
         ColumnDecoder::Date => {
             let v = c.uint_le(3)?;
-            Value::Date { year: (v >> 9) as u16, month: ((v >> 5) & 15) as u8, day: (v & 31) as u8 }
+            Value::Date {
+                year: (v >> 9) as u16,
+                month: ((v >> 5) & 15) as u8,
+                day: (v & 31) as u8,
+            }
         }
         ColumnDecoder::TimeOld => {
             let raw = c.uint_le(3)?;
@@ -310,13 +332,19 @@ pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Va
                 fsp: 0,
             }
         }
-        ColumnDecoder::TimestampOld => {
-            Value::Timestamp { seconds: c.uint_le(4)? as i64, micros: 0, fsp: 0 }
-        }
+        ColumnDecoder::TimestampOld => Value::Timestamp {
+            seconds: c.uint_le(4)? as i64,
+            micros: 0,
+            fsp: 0,
+        },
         ColumnDecoder::Timestamp2 { fsp } => {
             let seconds = c.uint_be(4)? as i64;
             let micros = read_frac(c, *fsp)?;
-            Value::Timestamp { seconds, micros, fsp: *fsp }
+            Value::Timestamp {
+                seconds,
+                micros,
+                fsp: *fsp,
+            }
         }
         ColumnDecoder::DateTime2 { fsp } => {
             const DATETIMEF_INT_OFS: i64 = 0x80_0000_0000;
@@ -344,7 +372,11 @@ pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Va
             let n = read_len(c, *len_bytes)?;
             Value::Bytes(c.take(n)?.to_vec())
         }
-        ColumnDecoder::FixString { len_bytes, max_len, pad_binary } => {
+        ColumnDecoder::FixString {
+            len_bytes,
+            max_len,
+            pad_binary,
+        } => {
             let n = read_len(c, *len_bytes)?;
             let mut v = c.take(n)?.to_vec();
             // The server strips BINARY(n)'s trailing zero bytes when logging; SELECT shows them.
@@ -364,7 +396,10 @@ pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Va
                 return Err(Error::corruption("GEOMETRY value shorter than its SRID"));
             }
             let (srid, wkb) = raw.split_at(4);
-            Value::Geometry { srid: le(srid) as u32, wkb: wkb.to_vec() }
+            Value::Geometry {
+                srid: le(srid) as u32,
+                wkb: wkb.to_vec(),
+            }
         }
         ColumnDecoder::Enum { pack, labels } => {
             let index = c.uint_le(usize::from(*pack))? as u16;
@@ -377,7 +412,10 @@ pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Va
         }
         ColumnDecoder::Set { pack, labels } => {
             let bits = c.uint_le(usize::from(*pack))?;
-            Value::Set { bits, labels: labels.as_deref().and_then(|l| labels_for_set(l, bits)) }
+            Value::Set {
+                bits,
+                labels: labels.as_deref().and_then(|l| labels_for_set(l, bits)),
+            }
         }
         ColumnDecoder::Null => Value::Null,
     })
@@ -426,14 +464,18 @@ fn read_image(
         }
         let partial = is_json && partial_json.is_some_and(|p| bit(p, json_idx));
         if partial {
-            let ColumnDecoder::Json { len_bytes } = dec else { unreachable_json()? };
+            let ColumnDecoder::Json { len_bytes } = dec else {
+                unreachable_json()?
+            };
             let n = read_len(c, *len_bytes)?;
             let diff = c.take(n)?;
             match before.and_then(|b| b.get(i)) {
                 Some(Value::Json(base)) => values.push(Value::Json(jsonb::apply_diff(base, diff)?)),
                 // The before-image does not carry the document (binlog_row_image=MINIMAL): the
                 // binlog holds only the change, so that is what the record carries.
-                Some(Value::Missing) | None => values.push(Value::JsonDiff(jsonb::diff_to_text(diff)?)),
+                Some(Value::Missing) | None => {
+                    values.push(Value::JsonDiff(jsonb::diff_to_text(diff)?))
+                }
                 Some(_) => {
                     return Err(Error::corruption(format!(
                         "partial JSON update of column {} whose before-image is not JSON",
@@ -442,16 +484,17 @@ fn read_image(
                 }
             }
         } else {
-            values.push(
-                decode_value(c, dec).map_err(|e| column_context(e, schema, i))?,
-            );
+            values.push(decode_value(c, dec).map_err(|e| column_context(e, schema, i))?);
         }
     }
     Ok(values)
 }
 
 fn unreachable_json<T>() -> Result<T> {
-    Err(Error::new(crate::error::ErrorKind::Internal, "JSON decoder mismatch"))
+    Err(Error::new(
+        crate::error::ErrorKind::Internal,
+        "JSON decoder mismatch",
+    ))
 }
 
 fn column_context(e: Error, schema: &TableSchema, i: usize) -> Error {
@@ -529,7 +572,10 @@ mod tests {
         let v = decode_decimal(&[0x81, 0x0D, 0xFB, 0x38, 0xD2, 0x04, 0xD2], 14, 4).unwrap();
         assert_eq!(v, "1234567890.1234");
         // -1234567890.1234
-        let neg: Vec<u8> = [0x81u8, 0x0D, 0xFB, 0x38, 0xD2, 0x04, 0xD2].iter().map(|b| !b).collect();
+        let neg: Vec<u8> = [0x81u8, 0x0D, 0xFB, 0x38, 0xD2, 0x04, 0xD2]
+            .iter()
+            .map(|b| !b)
+            .collect();
         let v = decode_decimal(&neg, 14, 4).unwrap();
         assert_eq!(v, "-1234567890.1234");
         assert!(decode_decimal(&[0x80], 1, 0).is_ok());
@@ -544,7 +590,14 @@ mod tests {
         let v = time_from_packed(packed, 1).unwrap();
         assert_eq!(
             v,
-            Value::Time { negative: true, hour: 0, minute: 0, second: 1, micros: 500_000, fsp: 1 }
+            Value::Time {
+                negative: true,
+                hour: 0,
+                minute: 0,
+                second: 1,
+                micros: 500_000,
+                fsp: 1
+            }
         );
         // Stored bytes for -00:00:01.5 at fsp 1: intpart = -2 + 0x800000, frac = 0x100 - 50.
         let raw = [0x7f, 0xff, 0xfe, 206];

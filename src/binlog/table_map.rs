@@ -14,11 +14,19 @@ use crate::record::{ColumnKind, Field, TableInfo};
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ColumnDecoder {
     /// Integer of `bytes` bytes (1, 2, 3, 4, 8).
-    Int { bytes: u8, unsigned: bool },
+    Int {
+        bytes: u8,
+        unsigned: bool,
+    },
     Float,
     Double,
-    Decimal { precision: u8, scale: u8 },
-    Bit { nbits: u16 },
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    Bit {
+        nbits: u16,
+    },
     Year,
     Date,
     /// Pre-5.6 TIME: 3 bytes, HHMMSS as an integer.
@@ -27,21 +35,45 @@ pub(crate) enum ColumnDecoder {
     DateTimeOld,
     /// Pre-5.6 TIMESTAMP: 4 bytes of epoch seconds.
     TimestampOld,
-    Time2 { fsp: u8 },
-    DateTime2 { fsp: u8 },
-    Timestamp2 { fsp: u8 },
+    Time2 {
+        fsp: u8,
+    },
+    DateTime2 {
+        fsp: u8,
+    },
+    Timestamp2 {
+        fsp: u8,
+    },
     /// VARCHAR/VARBINARY: a 1- or 2-byte length prefix.
-    VarString { len_bytes: u8 },
+    VarString {
+        len_bytes: u8,
+    },
     /// CHAR/BINARY: length prefix by max byte length; BINARY is padded with zero bytes.
-    FixString { len_bytes: u8, max_len: u16, pad_binary: bool },
+    FixString {
+        len_bytes: u8,
+        max_len: u16,
+        pad_binary: bool,
+    },
     /// BLOB/TEXT/VECTOR: a 1..4-byte length prefix.
-    Blob { len_bytes: u8 },
+    Blob {
+        len_bytes: u8,
+    },
     /// MySQL binary JSON with its length prefix.
-    Json { len_bytes: u8 },
+    Json {
+        len_bytes: u8,
+    },
     /// GEOMETRY: length prefix, then SRID and WKB.
-    Geometry { len_bytes: u8 },
-    Enum { pack: u8, labels: Option<Arc<[Vec<u8>]>> },
-    Set { pack: u8, labels: Option<Arc<[Vec<u8>]>> },
+    Geometry {
+        len_bytes: u8,
+    },
+    Enum {
+        pack: u8,
+        labels: Option<Arc<[Vec<u8>]>>,
+    },
+    Set {
+        pack: u8,
+        labels: Option<Arc<[Vec<u8>]>>,
+    },
     Null,
 }
 
@@ -126,18 +158,29 @@ fn read_optional_meta(tme: &TableMapEvent<'_>, n_char: usize, n_enum_set: usize)
                 m.signedness = Some(bits.iter().by_vals().collect());
             }
             OptionalMetadataField::DefaultCharset(dc) => {
-                let it = dc.iter_non_default().map(|r| r.map(|x| (x.column_index(), x.charset())));
+                let it = dc
+                    .iter_non_default()
+                    .map(|r| r.map(|x| (x.column_index(), x.charset())));
                 m.charsets = expand_default_charset(dc.default_charset(), it, n_char).ok();
             }
             OptionalMetadataField::ColumnCharset(cc) => {
-                m.charsets = cc.iter_charsets().collect::<std::io::Result<Vec<u16>>>().ok();
+                m.charsets = cc
+                    .iter_charsets()
+                    .collect::<std::io::Result<Vec<u16>>>()
+                    .ok();
             }
             OptionalMetadataField::EnumAndSetDefaultCharset(dc) => {
-                let it = dc.iter_non_default().map(|r| r.map(|x| (x.column_index(), x.charset())));
-                m.enum_set_charsets = expand_default_charset(dc.default_charset(), it, n_enum_set).ok();
+                let it = dc
+                    .iter_non_default()
+                    .map(|r| r.map(|x| (x.column_index(), x.charset())));
+                m.enum_set_charsets =
+                    expand_default_charset(dc.default_charset(), it, n_enum_set).ok();
             }
             OptionalMetadataField::EnumAndSetColumnCharset(cc) => {
-                m.enum_set_charsets = cc.iter_charsets().collect::<std::io::Result<Vec<u16>>>().ok();
+                m.enum_set_charsets = cc
+                    .iter_charsets()
+                    .collect::<std::io::Result<Vec<u16>>>()
+                    .ok();
             }
             OptionalMetadataField::ColumnName(names) => {
                 m.names = names
@@ -149,13 +192,15 @@ fn read_optional_meta(tme: &TableMapEvent<'_>, n_char: usize, n_enum_set: usize)
             OptionalMetadataField::EnumStrValue(values) => {
                 for v in values.iter_values() {
                     let Ok(v) = v else { break };
-                    m.enum_values.push(v.values().iter().map(|x| x.value_raw().to_vec()).collect());
+                    m.enum_values
+                        .push(v.values().iter().map(|x| x.value_raw().to_vec()).collect());
                 }
             }
             OptionalMetadataField::SetStrValue(values) => {
                 for v in values.iter_values() {
                     let Ok(v) = v else { break };
-                    m.set_values.push(v.values().iter().map(|x| x.value_raw().to_vec()).collect());
+                    m.set_values
+                        .push(v.values().iter().map(|x| x.value_raw().to_vec()).collect());
                 }
             }
             OptionalMetadataField::SimplePrimaryKey(pk) => {
@@ -189,7 +234,10 @@ fn meta_u8(meta: &[u8], i: usize) -> u8 {
 }
 
 fn bad_meta(col: usize, what: &str) -> Error {
-    Error::corruption(format!("TABLE_MAP column {} has bad metadata for {what}", col + 1))
+    Error::corruption(format!(
+        "TABLE_MAP column {} has bad metadata for {what}",
+        col + 1
+    ))
 }
 
 /// Builds the schema of a TABLE_MAP event.
@@ -203,9 +251,9 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
             .get_raw_column_type(i)
             .map_err(|e| Error::unsupported(format!("TABLE_MAP column {}: {e}", i + 1)))?
             .ok_or_else(|| Error::corruption("TABLE_MAP has fewer column types than columns"))?;
-        let meta = tme
-            .get_column_metadata(i)
-            .ok_or_else(|| Error::corruption(format!("TABLE_MAP column {}: metadata missing", i + 1)))?;
+        let meta = tme.get_column_metadata(i).ok_or_else(|| {
+            Error::corruption(format!("TABLE_MAP column {}: metadata missing", i + 1))
+        })?;
         let real = match raw {
             ColumnType::MYSQL_TYPE_STRING => match meta_u8(meta, 0) {
                 0xf7 => ColumnType::MYSQL_TYPE_ENUM,
@@ -217,8 +265,14 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
         };
         raw_types.push((raw, real, meta));
     }
-    let n_char = raw_types.iter().filter(|(_, real, _)| real.is_character_type()).count();
-    let n_enum_set = raw_types.iter().filter(|(_, real, _)| real.is_enum_or_set_type()).count();
+    let n_char = raw_types
+        .iter()
+        .filter(|(_, real, _)| real.is_character_type())
+        .count();
+    let n_enum_set = raw_types
+        .iter()
+        .filter(|(_, real, _)| real.is_enum_or_set_type())
+        .count();
     let opt = read_optional_meta(tme, n_char, n_enum_set);
 
     let null_bits = tme.null_bitmask();
@@ -234,7 +288,10 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
 
     for (i, &(raw, real, meta)) in raw_types.iter().enumerate() {
         let unsigned = if real.is_numeric_type() {
-            let u = opt.signedness.as_ref().and_then(|s| s.get(numeric_i).copied());
+            let u = opt
+                .signedness
+                .as_ref()
+                .and_then(|s| s.get(numeric_i).copied());
             numeric_i += 1;
             u
         } else {
@@ -245,7 +302,10 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
             char_i += 1;
             c
         } else if real.is_enum_or_set_type() {
-            let c = opt.enum_set_charsets.as_ref().and_then(|c| c.get(enum_set_i).copied());
+            let c = opt
+                .enum_set_charsets
+                .as_ref()
+                .and_then(|c| c.get(enum_set_i).copied());
             enum_set_i += 1;
             c
         } else {
@@ -258,56 +318,178 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
 
         let (decoder, kind, type_code, type_name): (ColumnDecoder, ColumnKind, u8, String) =
             match real {
-                ColumnType::MYSQL_TYPE_TINY => (ColumnDecoder::Int { bytes: 1, unsigned: u }, ColumnKind::Integer, 1, format!("tinyint{us}")),
-                ColumnType::MYSQL_TYPE_SHORT => (ColumnDecoder::Int { bytes: 2, unsigned: u }, ColumnKind::Integer, 2, format!("smallint{us}")),
-                ColumnType::MYSQL_TYPE_INT24 => (ColumnDecoder::Int { bytes: 3, unsigned: u }, ColumnKind::Integer, 9, format!("mediumint{us}")),
-                ColumnType::MYSQL_TYPE_LONG => (ColumnDecoder::Int { bytes: 4, unsigned: u }, ColumnKind::Integer, 3, format!("int{us}")),
-                ColumnType::MYSQL_TYPE_LONGLONG => (ColumnDecoder::Int { bytes: 8, unsigned: u }, ColumnKind::Integer, 8, format!("bigint{us}")),
-                ColumnType::MYSQL_TYPE_FLOAT => (ColumnDecoder::Float, ColumnKind::Float, 4, format!("float{us}")),
-                ColumnType::MYSQL_TYPE_DOUBLE => (ColumnDecoder::Double, ColumnKind::Float, 5, format!("double{us}")),
+                ColumnType::MYSQL_TYPE_TINY => (
+                    ColumnDecoder::Int {
+                        bytes: 1,
+                        unsigned: u,
+                    },
+                    ColumnKind::Integer,
+                    1,
+                    format!("tinyint{us}"),
+                ),
+                ColumnType::MYSQL_TYPE_SHORT => (
+                    ColumnDecoder::Int {
+                        bytes: 2,
+                        unsigned: u,
+                    },
+                    ColumnKind::Integer,
+                    2,
+                    format!("smallint{us}"),
+                ),
+                ColumnType::MYSQL_TYPE_INT24 => (
+                    ColumnDecoder::Int {
+                        bytes: 3,
+                        unsigned: u,
+                    },
+                    ColumnKind::Integer,
+                    9,
+                    format!("mediumint{us}"),
+                ),
+                ColumnType::MYSQL_TYPE_LONG => (
+                    ColumnDecoder::Int {
+                        bytes: 4,
+                        unsigned: u,
+                    },
+                    ColumnKind::Integer,
+                    3,
+                    format!("int{us}"),
+                ),
+                ColumnType::MYSQL_TYPE_LONGLONG => (
+                    ColumnDecoder::Int {
+                        bytes: 8,
+                        unsigned: u,
+                    },
+                    ColumnKind::Integer,
+                    8,
+                    format!("bigint{us}"),
+                ),
+                ColumnType::MYSQL_TYPE_FLOAT => (
+                    ColumnDecoder::Float,
+                    ColumnKind::Float,
+                    4,
+                    format!("float{us}"),
+                ),
+                ColumnType::MYSQL_TYPE_DOUBLE => (
+                    ColumnDecoder::Double,
+                    ColumnKind::Float,
+                    5,
+                    format!("double{us}"),
+                ),
                 ColumnType::MYSQL_TYPE_NEWDECIMAL => {
                     let (p, s) = (meta_u8(meta, 0), meta_u8(meta, 1));
                     if p == 0 || p > 65 || s > 38 || s > p {
                         return Err(bad_meta(i, "DECIMAL"));
                     }
-                    (ColumnDecoder::Decimal { precision: p, scale: s }, ColumnKind::Decimal, 246, format!("decimal({p},{s}){us}"))
+                    (
+                        ColumnDecoder::Decimal {
+                            precision: p,
+                            scale: s,
+                        },
+                        ColumnKind::Decimal,
+                        246,
+                        format!("decimal({p},{s}){us}"),
+                    )
                 }
                 ColumnType::MYSQL_TYPE_BIT => {
                     let nbits = u16::from(meta_u8(meta, 1)) * 8 + u16::from(meta_u8(meta, 0));
                     if nbits == 0 || nbits > 64 {
                         return Err(bad_meta(i, "BIT"));
                     }
-                    (ColumnDecoder::Bit { nbits }, ColumnKind::Bit, 16, format!("bit({nbits})"))
+                    (
+                        ColumnDecoder::Bit { nbits },
+                        ColumnKind::Bit,
+                        16,
+                        format!("bit({nbits})"),
+                    )
                 }
-                ColumnType::MYSQL_TYPE_YEAR => (ColumnDecoder::Year, ColumnKind::Year, 13, "year".into()),
-                ColumnType::MYSQL_TYPE_NEWDATE => (ColumnDecoder::Date, ColumnKind::Date, 10, "date".into()),
-                ColumnType::MYSQL_TYPE_TIME => (ColumnDecoder::TimeOld, ColumnKind::Time, 11, "time".into()),
-                ColumnType::MYSQL_TYPE_DATETIME => (ColumnDecoder::DateTimeOld, ColumnKind::DateTime, 12, "datetime".into()),
-                ColumnType::MYSQL_TYPE_TIMESTAMP => (ColumnDecoder::TimestampOld, ColumnKind::Timestamp, 7, "timestamp".into()),
-                ColumnType::MYSQL_TYPE_TIME2 | ColumnType::MYSQL_TYPE_DATETIME2 | ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
+                ColumnType::MYSQL_TYPE_YEAR => {
+                    (ColumnDecoder::Year, ColumnKind::Year, 13, "year".into())
+                }
+                ColumnType::MYSQL_TYPE_NEWDATE => {
+                    (ColumnDecoder::Date, ColumnKind::Date, 10, "date".into())
+                }
+                ColumnType::MYSQL_TYPE_TIME => {
+                    (ColumnDecoder::TimeOld, ColumnKind::Time, 11, "time".into())
+                }
+                ColumnType::MYSQL_TYPE_DATETIME => (
+                    ColumnDecoder::DateTimeOld,
+                    ColumnKind::DateTime,
+                    12,
+                    "datetime".into(),
+                ),
+                ColumnType::MYSQL_TYPE_TIMESTAMP => (
+                    ColumnDecoder::TimestampOld,
+                    ColumnKind::Timestamp,
+                    7,
+                    "timestamp".into(),
+                ),
+                ColumnType::MYSQL_TYPE_TIME2
+                | ColumnType::MYSQL_TYPE_DATETIME2
+                | ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
                     let fsp = meta_u8(meta, 0);
                     if fsp > 6 {
                         return Err(bad_meta(i, "a temporal type"));
                     }
-                    let suffix = if fsp > 0 { format!("({fsp})") } else { String::new() };
+                    let suffix = if fsp > 0 {
+                        format!("({fsp})")
+                    } else {
+                        String::new()
+                    };
                     match real {
-                        ColumnType::MYSQL_TYPE_TIME2 => (ColumnDecoder::Time2 { fsp }, ColumnKind::Time, 19, format!("time{suffix}")),
-                        ColumnType::MYSQL_TYPE_DATETIME2 => (ColumnDecoder::DateTime2 { fsp }, ColumnKind::DateTime, 18, format!("datetime{suffix}")),
-                        _ => (ColumnDecoder::Timestamp2 { fsp }, ColumnKind::Timestamp, 17, format!("timestamp{suffix}")),
+                        ColumnType::MYSQL_TYPE_TIME2 => (
+                            ColumnDecoder::Time2 { fsp },
+                            ColumnKind::Time,
+                            19,
+                            format!("time{suffix}"),
+                        ),
+                        ColumnType::MYSQL_TYPE_DATETIME2 => (
+                            ColumnDecoder::DateTime2 { fsp },
+                            ColumnKind::DateTime,
+                            18,
+                            format!("datetime{suffix}"),
+                        ),
+                        _ => (
+                            ColumnDecoder::Timestamp2 { fsp },
+                            ColumnKind::Timestamp,
+                            17,
+                            format!("timestamp{suffix}"),
+                        ),
                     }
                 }
                 ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING => {
                     let max = u16::from_le_bytes([meta_u8(meta, 0), meta_u8(meta, 1)]);
                     let len_bytes = if max < 256 { 1 } else { 2 };
-                    let (kind, name) = if is_binary { (ColumnKind::Binary, "varbinary") } else { (ColumnKind::String, "varchar") };
-                    (ColumnDecoder::VarString { len_bytes }, kind, 253, format!("{name}({max} bytes)"))
+                    let (kind, name) = if is_binary {
+                        (ColumnKind::Binary, "varbinary")
+                    } else {
+                        (ColumnKind::String, "varchar")
+                    };
+                    (
+                        ColumnDecoder::VarString { len_bytes },
+                        kind,
+                        253,
+                        format!("{name}({max} bytes)"),
+                    )
                 }
                 ColumnType::MYSQL_TYPE_STRING => {
                     let (b0, b1) = (meta_u8(meta, 0), meta_u8(meta, 1));
                     let max_len = ((u16::from((b0 & 0x30) ^ 0x30)) << 4) | u16::from(b1);
                     let len_bytes = if max_len < 256 { 1 } else { 2 };
-                    let (kind, name) = if is_binary { (ColumnKind::Binary, "binary") } else { (ColumnKind::String, "char") };
-                    (ColumnDecoder::FixString { len_bytes, max_len, pad_binary: is_binary }, kind, 254, format!("{name}({max_len} bytes)"))
+                    let (kind, name) = if is_binary {
+                        (ColumnKind::Binary, "binary")
+                    } else {
+                        (ColumnKind::String, "char")
+                    };
+                    (
+                        ColumnDecoder::FixString {
+                            len_bytes,
+                            max_len,
+                            pad_binary: is_binary,
+                        },
+                        kind,
+                        254,
+                        format!("{name}({max_len} bytes)"),
+                    )
                 }
                 ColumnType::MYSQL_TYPE_ENUM => {
                     let pack = meta_u8(meta, 1);
@@ -316,7 +498,12 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
                     }
                     let labels = opt.enum_values.get(enum_i).map(|v| Arc::from(v.clone()));
                     enum_i += 1;
-                    (ColumnDecoder::Enum { pack, labels }, ColumnKind::Enum, 247, "enum".into())
+                    (
+                        ColumnDecoder::Enum { pack, labels },
+                        ColumnKind::Enum,
+                        247,
+                        "enum".into(),
+                    )
                 }
                 ColumnType::MYSQL_TYPE_SET => {
                     let pack = meta_u8(meta, 1);
@@ -325,7 +512,12 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
                     }
                     let labels = opt.set_values.get(set_i).map(|v| Arc::from(v.clone()));
                     set_i += 1;
-                    (ColumnDecoder::Set { pack, labels }, ColumnKind::Set, 248, "set".into())
+                    (
+                        ColumnDecoder::Set { pack, labels },
+                        ColumnKind::Set,
+                        248,
+                        "set".into(),
+                    )
                 }
                 ColumnType::MYSQL_TYPE_BLOB
                 | ColumnType::MYSQL_TYPE_TINY_BLOB
@@ -343,8 +535,17 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
                     };
                     // Without charset metadata a BLOB and a TEXT look the same: call it BLOB.
                     let is_text = charset.is_some() && !is_binary;
-                    let (kind, name) = if is_text { (ColumnKind::Text, "text") } else { (ColumnKind::Blob, "blob") };
-                    (ColumnDecoder::Blob { len_bytes }, kind, code, format!("{size}{name}"))
+                    let (kind, name) = if is_text {
+                        (ColumnKind::Text, "text")
+                    } else {
+                        (ColumnKind::Blob, "blob")
+                    };
+                    (
+                        ColumnDecoder::Blob { len_bytes },
+                        kind,
+                        code,
+                        format!("{size}{name}"),
+                    )
                 }
                 ColumnType::MYSQL_TYPE_JSON => {
                     json_columns += 1;
@@ -352,23 +553,40 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
                     if !(1..=4).contains(&len_bytes) {
                         return Err(bad_meta(i, "JSON"));
                     }
-                    (ColumnDecoder::Json { len_bytes }, ColumnKind::Json, 245, "json".into())
+                    (
+                        ColumnDecoder::Json { len_bytes },
+                        ColumnKind::Json,
+                        245,
+                        "json".into(),
+                    )
                 }
                 ColumnType::MYSQL_TYPE_GEOMETRY => {
                     let len_bytes = meta_u8(meta, 0);
                     if !(1..=4).contains(&len_bytes) {
                         return Err(bad_meta(i, "GEOMETRY"));
                     }
-                    (ColumnDecoder::Geometry { len_bytes }, ColumnKind::Geometry, 255, "geometry".into())
+                    (
+                        ColumnDecoder::Geometry { len_bytes },
+                        ColumnKind::Geometry,
+                        255,
+                        "geometry".into(),
+                    )
                 }
                 ColumnType::MYSQL_TYPE_VECTOR => {
                     let len_bytes = meta_u8(meta, 0);
                     if !(1..=4).contains(&len_bytes) {
                         return Err(bad_meta(i, "VECTOR"));
                     }
-                    (ColumnDecoder::Blob { len_bytes }, ColumnKind::Vector, 242, "vector".into())
+                    (
+                        ColumnDecoder::Blob { len_bytes },
+                        ColumnKind::Vector,
+                        242,
+                        "vector".into(),
+                    )
                 }
-                ColumnType::MYSQL_TYPE_NULL => (ColumnDecoder::Null, ColumnKind::Null, 6, "null".into()),
+                ColumnType::MYSQL_TYPE_NULL => {
+                    (ColumnDecoder::Null, ColumnKind::Null, 6, "null".into())
+                }
                 other => {
                     return Err(Error::unsupported(format!(
                         "column {} of {}.{} has type {other:?} (code {}), which is not supported",
@@ -426,4 +644,3 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
         json_columns,
     })
 }
-

@@ -37,7 +37,12 @@ fn schemas() -> Result<&'static Schemas> {
         Ok(Schemas { all, record })
     })
     .as_ref()
-    .map_err(|e| Error::new(crate::error::ErrorKind::Internal, format!("DTS schema: {e}")))
+    .map_err(|e| {
+        Error::new(
+            crate::error::ErrorKind::Internal,
+            format!("DTS schema: {e}"),
+        )
+    })
 }
 
 /// Decodes DTS Avro bytes with apache-avro, reading with the `Record` type.
@@ -187,7 +192,16 @@ type DtParts = [Option<i64>; 7];
 
 fn datetime_parts(v: &Value) -> Option<DtParts> {
     Some(match *v {
-        Value::DateTime { year, month, day, hour, minute, second, micros, .. } => [
+        Value::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros,
+            ..
+        } => [
             Some(year.into()),
             Some(month.into()),
             Some(day.into()),
@@ -196,10 +210,23 @@ fn datetime_parts(v: &Value) -> Option<DtParts> {
             Some(second.into()),
             Some(micros.into()),
         ],
-        Value::Date { year, month, day } => {
-            [Some(year.into()), Some(month.into()), Some(day.into()), None, None, None, None]
-        }
-        Value::Time { negative, hour, minute, second, micros, .. } => {
+        Value::Date { year, month, day } => [
+            Some(year.into()),
+            Some(month.into()),
+            Some(day.into()),
+            None,
+            None,
+            None,
+            None,
+        ],
+        Value::Time {
+            negative,
+            hour,
+            minute,
+            second,
+            micros,
+            ..
+        } => {
             let s = if negative { -1 } else { 1 };
             [
                 None,
@@ -239,14 +266,17 @@ fn item<'a>(v: &'a Value, f: &'a Field) -> Item<'a> {
         Value::Int(i) => Item::Integer(integer_precision(f), i.to_string()),
         Value::UInt(u) => Item::Integer(integer_precision(f), u.to_string()),
         Value::Bit(b) => Item::Integer(i64::from(bit_bytes(f)), b.to_string()),
-        Value::Float(_) | Value::Double(_) => {
-            Item::Float(float_as_double(v), if matches!(v, Value::Float(_)) { 4 } else { 8 })
-        }
+        Value::Float(_) | Value::Double(_) => Item::Float(
+            float_as_double(v),
+            if matches!(v, Value::Float(_)) { 4 } else { 8 },
+        ),
         Value::Decimal(s) => {
             let (p, sc) = decimal_precision(s);
             Item::Decimal(s, p, sc)
         }
-        Value::Timestamp { seconds, micros, .. } => Item::Timestamp(*seconds, i64::from(*micros)),
+        Value::Timestamp {
+            seconds, micros, ..
+        } => Item::Timestamp(*seconds, i64::from(*micros)),
         Value::Date { .. } | Value::DateTime { .. } | Value::Time { .. } | Value::Year(_) => {
             Item::DateTime(datetime_parts(v).unwrap_or_default())
         }
@@ -258,11 +288,15 @@ fn item<'a>(v: &'a Value, f: &'a Field) -> Item<'a> {
         },
         Value::Enum { index, label } => Item::Text(
             "ENUM",
-            label.as_ref().map_or_else(|| index.to_string(), |l| text_of(l, f)),
+            label
+                .as_ref()
+                .map_or_else(|| index.to_string(), |l| text_of(l, f)),
         ),
         Value::Set { bits, labels } => Item::Text(
             "SET",
-            labels.as_ref().map_or_else(|| bits.to_string(), |l| text_of(l, f)),
+            labels
+                .as_ref()
+                .map_or_else(|| bits.to_string(), |l| text_of(l, f)),
         ),
         Value::Json(s) => Item::Text("JSON", s.clone()),
         Value::Geometry { wkb, .. } => Item::Geometry(wkb),
@@ -278,7 +312,10 @@ fn bit_bytes(f: &Field) -> u32 {
 }
 
 fn text_of(b: &[u8], f: &Field) -> String {
-    charset::decode(b, f.charset).map_or_else(|| String::from_utf8_lossy(b).into_owned(), |s| s.into_owned())
+    charset::decode(b, f.charset).map_or_else(
+        || String::from_utf8_lossy(b).into_owned(),
+        |s| s.into_owned(),
+    )
 }
 
 fn write_item(out: &mut Vec<u8>, it: &Item<'_>) {
@@ -437,27 +474,76 @@ fn item_value(it: &Item<'_>) -> AvroValue {
     };
     match it {
         Item::Null => u(0, AvroValue::Null),
-        Item::Integer(p, v) => u(1, rec(vec![("precision", AvroValue::Int(*p as i32)), ("value", AvroValue::String(v.clone()))])),
-        Item::Character(cs, b) => u(2, rec(vec![("charset", AvroValue::String((*cs).to_owned())), ("value", AvroValue::Bytes(b.to_vec()))])),
-        Item::Decimal(v, p, s) => u(3, rec(vec![
-            ("value", AvroValue::String((*v).to_owned())),
-            ("precision", AvroValue::Int(*p as i32)),
-            ("scale", AvroValue::Int(*s as i32)),
-        ])),
-        Item::Float(d, p) => u(4, rec(vec![("value", AvroValue::Double(*d)), ("precision", AvroValue::Int(*p as i32)), ("scale", AvroValue::Int(0))])),
-        Item::Timestamp(s, us) => u(5, rec(vec![("timestamp", AvroValue::Long(*s)), ("millis", AvroValue::Int(*us as i32))])),
-        Item::DateTime(p) => u(6, rec(vec![
-            ("year", opt(p[0])),
-            ("month", opt(p[1])),
-            ("day", opt(p[2])),
-            ("hour", opt(p[3])),
-            ("minute", opt(p[4])),
-            ("second", opt(p[5])),
-            ("millis", opt(p[6])),
-        ])),
-        Item::Geometry(b) => u(8, rec(vec![("type", AvroValue::String("WKB".into())), ("value", AvroValue::Bytes(b.to_vec()))])),
-        Item::Binary(t, b) => u(10, rec(vec![("type", AvroValue::String((*t).into())), ("value", AvroValue::Bytes(b.to_vec()))])),
-        Item::Text(t, s) => u(11, rec(vec![("type", AvroValue::String((*t).into())), ("value", AvroValue::String(s.clone()))])),
+        Item::Integer(p, v) => u(
+            1,
+            rec(vec![
+                ("precision", AvroValue::Int(*p as i32)),
+                ("value", AvroValue::String(v.clone())),
+            ]),
+        ),
+        Item::Character(cs, b) => u(
+            2,
+            rec(vec![
+                ("charset", AvroValue::String((*cs).to_owned())),
+                ("value", AvroValue::Bytes(b.to_vec())),
+            ]),
+        ),
+        Item::Decimal(v, p, s) => u(
+            3,
+            rec(vec![
+                ("value", AvroValue::String((*v).to_owned())),
+                ("precision", AvroValue::Int(*p as i32)),
+                ("scale", AvroValue::Int(*s as i32)),
+            ]),
+        ),
+        Item::Float(d, p) => u(
+            4,
+            rec(vec![
+                ("value", AvroValue::Double(*d)),
+                ("precision", AvroValue::Int(*p as i32)),
+                ("scale", AvroValue::Int(0)),
+            ]),
+        ),
+        Item::Timestamp(s, us) => u(
+            5,
+            rec(vec![
+                ("timestamp", AvroValue::Long(*s)),
+                ("millis", AvroValue::Int(*us as i32)),
+            ]),
+        ),
+        Item::DateTime(p) => u(
+            6,
+            rec(vec![
+                ("year", opt(p[0])),
+                ("month", opt(p[1])),
+                ("day", opt(p[2])),
+                ("hour", opt(p[3])),
+                ("minute", opt(p[4])),
+                ("second", opt(p[5])),
+                ("millis", opt(p[6])),
+            ]),
+        ),
+        Item::Geometry(b) => u(
+            8,
+            rec(vec![
+                ("type", AvroValue::String("WKB".into())),
+                ("value", AvroValue::Bytes(b.to_vec())),
+            ]),
+        ),
+        Item::Binary(t, b) => u(
+            10,
+            rec(vec![
+                ("type", AvroValue::String((*t).into())),
+                ("value", AvroValue::Bytes(b.to_vec())),
+            ]),
+        ),
+        Item::Text(t, s) => u(
+            11,
+            rec(vec![
+                ("type", AvroValue::String((*t).into())),
+                ("value", AvroValue::String(s.clone())),
+            ]),
+        ),
         Item::None => u(12, AvroValue::Enum(1, "NONE".into())),
     }
 }
@@ -467,12 +553,28 @@ fn image_value(image: Option<&Vec<Value>>, fields: &[Field]) -> AvroValue {
         None => AvroValue::Union(0, Box::new(AvroValue::Null)),
         Some(values) => AvroValue::Union(
             2,
-            Box::new(AvroValue::Array(values.iter().zip(fields).map(|(v, f)| item_value(&item(v, f))).collect())),
+            Box::new(AvroValue::Array(
+                values
+                    .iter()
+                    .zip(fields)
+                    .map(|(v, f)| item_value(&item(v, f)))
+                    .collect(),
+            )),
         ),
     }
 }
 
-const OPS: [&str; 9] = ["INSERT", "UPDATE", "DELETE", "DDL", "BEGIN", "COMMIT", "ROLLBACK", "ABORT", "HEARTBEAT"];
+const OPS: [&str; 9] = [
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "DDL",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "ABORT",
+    "HEARTBEAT",
+];
 
 /// `rec` as an apache-avro value of the DTS `Record` type.
 #[must_use]
@@ -485,7 +587,12 @@ pub fn to_avro_value(r: &ChangeRecord) -> AvroValue {
             Box::new(AvroValue::Array(
                 fields
                     .iter()
-                    .map(|f| rec(vec![("name", AvroValue::String(f.name.clone())), ("dataTypeNumber", AvroValue::Int(i32::from(f.type_code)))]))
+                    .map(|f| {
+                        rec(vec![
+                            ("name", AvroValue::String(f.name.clone())),
+                            ("dataTypeNumber", AvroValue::Int(i32::from(f.type_code))),
+                        ])
+                    })
                     .collect(),
             )),
         )
@@ -493,18 +600,38 @@ pub fn to_avro_value(r: &ChangeRecord) -> AvroValue {
         AvroValue::Union(0, Box::new(AvroValue::Null))
     };
     let after = match (&r.ddl, r.op) {
-        (Some(ddl), Op::Ddl) => AvroValue::Union(1, Box::new(AvroValue::String(ddl.statement.clone()))),
+        (Some(ddl), Op::Ddl) => {
+            AvroValue::Union(1, Box::new(AvroValue::String(ddl.statement.clone())))
+        }
         _ => image_value(r.after.as_ref(), fields),
     };
     rec(vec![
         ("version", AvroValue::Int(0)),
         ("id", AvroValue::Long(r.seq as i64)),
         ("sourceTimestamp", AvroValue::Long(i64::from(r.timestamp))),
-        ("sourcePosition", AvroValue::String(r.checkpoint.to_string())),
-        ("safeSourcePosition", AvroValue::String(r.safe_checkpoint.to_string())),
+        (
+            "sourcePosition",
+            AvroValue::String(r.checkpoint.to_string()),
+        ),
+        (
+            "safeSourcePosition",
+            AvroValue::String(r.safe_checkpoint.to_string()),
+        ),
         ("sourceTxid", AvroValue::String(txid(r))),
-        ("source", rec(vec![("sourceType", AvroValue::Enum(0, "MySQL".into())), ("version", AvroValue::String(r.server_version.to_string()))])),
-        ("operation", AvroValue::Enum(op, OPS.get(op as usize).copied().unwrap_or("HEARTBEAT").into())),
+        (
+            "source",
+            rec(vec![
+                ("sourceType", AvroValue::Enum(0, "MySQL".into())),
+                ("version", AvroValue::String(r.server_version.to_string())),
+            ]),
+        ),
+        (
+            "operation",
+            AvroValue::Enum(
+                op,
+                OPS.get(op as usize).copied().unwrap_or("HEARTBEAT").into(),
+            ),
+        ),
         (
             "objectName",
             match object_name(r) {
@@ -512,8 +639,19 @@ pub fn to_avro_value(r: &ChangeRecord) -> AvroValue {
                 None => AvroValue::Union(0, Box::new(AvroValue::Null)),
             },
         ),
-        ("processTimestamps", AvroValue::Union(0, Box::new(AvroValue::Null))),
-        ("tags", AvroValue::Map(tags(r).into_iter().map(|(k, v)| (k.to_owned(), AvroValue::String(v))).collect())),
+        (
+            "processTimestamps",
+            AvroValue::Union(0, Box::new(AvroValue::Null)),
+        ),
+        (
+            "tags",
+            AvroValue::Map(
+                tags(r)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), AvroValue::String(v)))
+                    .collect(),
+            ),
+        ),
         ("fields", field_list),
         ("beforeImages", image_value(r.before.as_ref(), fields)),
         ("afterImages", after),

@@ -133,9 +133,15 @@ mod tests {
 
     #[test]
     fn decoding_is_exact() {
-        assert_eq!(decode("杭州市".as_bytes(), Some("utf8mb4")).unwrap(), "杭州市");
+        assert_eq!(
+            decode("杭州市".as_bytes(), Some("utf8mb4")).unwrap(),
+            "杭州市"
+        );
         // gbk for 杭州市
-        assert_eq!(decode(&[0xba, 0xbc, 0xd6, 0xdd, 0xca, 0xd0], Some("gbk")).unwrap(), "杭州市");
+        assert_eq!(
+            decode(&[0xba, 0xbc, 0xd6, 0xdd, 0xca, 0xd0], Some("gbk")).unwrap(),
+            "杭州市"
+        );
         assert_eq!(decode(&[0xe9], Some("latin1")).unwrap(), "\u{e9}");
         assert_eq!(decode(&[0x80], Some("latin1")).unwrap(), "\u{20ac}");
         assert!(decode(&[0xff, 0xfe], Some("utf8mb4")).is_none());

@@ -46,6 +46,46 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends an integer in decimal.
+pub(crate) fn push_int(out: &mut String, v: impl itoa::Integer) {
+    let mut b = itoa::Buffer::new();
+    out.push_str(b.format(v));
+}
+
+/// Appends `v` zero-padded to at least `width` digits.
+fn push_padded(out: &mut String, v: u64, width: usize) {
+    let mut b = itoa::Buffer::new();
+    let s = b.format(v);
+    for _ in s.len()..width {
+        out.push('0');
+    }
+    out.push_str(s);
+}
+
+fn push_checkpoint(out: &mut String, cp: crate::record::Checkpoint) {
+    out.push('"');
+    push_int(out, cp.offset);
+    out.push('@');
+    push_int(out, cp.file_index);
+    out.push('"');
+}
+
+fn push_date(out: &mut String, year: u64, month: u64, day: u64) {
+    push_padded(out, year, 4);
+    out.push('-');
+    push_padded(out, month, 2);
+    out.push('-');
+    push_padded(out, day, 2);
+}
+
+fn push_hms(out: &mut String, hour: u64, minute: u64, second: u64) {
+    push_padded(out, hour, 2);
+    out.push(':');
+    push_padded(out, minute, 2);
+    out.push(':');
+    push_padded(out, second, 2);
+}
+
 fn push_opt_str(out: &mut String, s: Option<&str>) {
     match s {
         Some(s) => push_str(out, s),
@@ -74,9 +114,9 @@ fn push_text(out: &mut String, bytes: &[u8], charset: Option<&str>) {
 
 fn push_frac(out: &mut String, micros: u32, fsp: u8) {
     if fsp > 0 {
-        let digits = format!("{micros:06}");
+        let fsp = u32::from(fsp.min(6));
         out.push('.');
-        out.push_str(digits.get(..usize::from(fsp.min(6))).unwrap_or(&digits));
+        push_padded(out, u64::from(micros / 10u32.pow(6 - fsp)), fsp as usize);
     }
 }
 
@@ -106,57 +146,60 @@ pub(crate) fn utc_parts(seconds: i64) -> (i64, u32, u32, u32, u32, u32) {
 pub fn push_value(out: &mut String, v: &Value, field: &Field) {
     match v {
         Value::Null | Value::Missing => out.push_str("null"),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::UInt(u) | Value::Bit(u) => {
-            let _ = write!(out, "{u}");
-        }
-        Value::Year(y) => {
-            let _ = write!(out, "{y}");
-        }
+        Value::Int(i) => push_int(out, *i),
+        Value::UInt(u) | Value::Bit(u) => push_int(out, *u),
+        Value::Year(y) => push_int(out, *y),
         Value::Float(f) => push_float(out, f64::from(*f), Some(*f)),
         Value::Double(d) => push_float(out, *d, None),
         Value::Decimal(s) | Value::Json(s) => push_str(out, s),
         Value::Date { year, month, day } => {
-            let _ = write!(out, "\"{year:04}-{month:02}-{day:02}\"");
+            out.push('"');
+            push_date(out, u64::from(*year), u64::from(*month), u64::from(*day));
+            out.push('"');
         }
         Value::DateTime { year, month, day, hour, minute, second, micros, fsp } => {
-            let _ = write!(out, "\"{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+            out.push('"');
+            push_date(out, u64::from(*year), u64::from(*month), u64::from(*day));
+            out.push(' ');
+            push_hms(out, u64::from(*hour), u64::from(*minute), u64::from(*second));
             push_frac(out, *micros, *fsp);
             out.push('"');
         }
         Value::Time { negative, hour, minute, second, micros, fsp } => {
-            let sign = if *negative { "-" } else { "" };
-            let _ = write!(out, "\"{sign}{hour:02}:{minute:02}:{second:02}");
+            out.push('"');
+            if *negative {
+                out.push('-');
+            }
+            push_hms(out, u64::from(*hour), u64::from(*minute), u64::from(*second));
             push_frac(out, *micros, *fsp);
             out.push('"');
         }
         Value::Timestamp { seconds, micros, fsp } => {
+            out.push('"');
             if *seconds == 0 && *micros == 0 {
-                out.push_str("\"0000-00-00 00:00:00");
+                out.push_str("0000-00-00 00:00:00");
             } else {
                 let (y, mo, d, h, mi, s) = utc_parts(*seconds);
-                let _ = write!(out, "\"{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+                push_date(out, y.unsigned_abs(), u64::from(mo), u64::from(d));
+                out.push(' ');
+                push_hms(out, u64::from(h), u64::from(mi), u64::from(s));
             }
             push_frac(out, *micros, *fsp);
             out.push('"');
         }
         Value::Bytes(b) => match field.kind {
-            ColumnKind::String | ColumnKind::Text | ColumnKind::Json => push_text(out, b, field.charset),
+            ColumnKind::String | ColumnKind::Text | ColumnKind::Json => {
+                push_text(out, b, field.charset)
+            }
             _ => push_base64(out, b),
         },
         Value::Enum { index, label } => match label {
             Some(l) => push_text(out, l, field.charset),
-            None => {
-                let _ = write!(out, "{index}");
-            }
+            None => push_int(out, *index),
         },
         Value::Set { bits, labels } => match labels {
             Some(l) => push_text(out, l, field.charset),
-            None => {
-                let _ = write!(out, "{bits}");
-            }
+            None => push_int(out, *bits),
         },
         Value::Geometry { wkb, .. } => push_base64(out, wkb),
         Value::JsonDiff(d) => {
@@ -205,13 +248,19 @@ fn push_image(out: &mut String, values: Option<&Vec<Value>>, fields: &[Field]) {
 pub fn push_record(out: &mut String, rec: &ChangeRecord, with_seq: bool) {
     out.push('{');
     if with_seq {
-        let _ = write!(out, "\"seq\":{},", rec.seq);
+        out.push_str("\"seq\":");
+        push_int(out, rec.seq);
+        out.push(',');
     }
-    let _ = write!(
-        out,
-        "\"checkpoint\":\"{}\",\"safe_checkpoint\":\"{}\",\"timestamp\":{},\"op\":\"{}\",\"database\":",
-        rec.checkpoint, rec.safe_checkpoint, rec.timestamp, rec.op
-    );
+    out.push_str("\"checkpoint\":");
+    push_checkpoint(out, rec.checkpoint);
+    out.push_str(",\"safe_checkpoint\":");
+    push_checkpoint(out, rec.safe_checkpoint);
+    out.push_str(",\"timestamp\":");
+    push_int(out, rec.timestamp);
+    out.push_str(",\"op\":\"");
+    out.push_str(rec.op.as_str());
+    out.push_str("\",\"database\":");
     push_opt_str(out, rec.database_name());
     out.push_str(",\"table\":");
     push_opt_str(out, rec.table_name());
@@ -232,7 +281,9 @@ pub fn push_record(out: &mut String, rec: &ChangeRecord, with_seq: bool) {
         }
         out.push_str("{\"name\":");
         push_str(out, &f.name);
-        let _ = write!(out, ",\"type\":{},\"charset\":", f.type_code);
+        out.push_str(",\"type\":");
+        push_int(out, f.type_code);
+        out.push_str(",\"charset\":");
         push_opt_str(out, f.charset);
         out.push('}');
     }
@@ -251,11 +302,14 @@ pub fn push_record(out: &mut String, rec: &ChangeRecord, with_seq: bool) {
         push_str(out, g);
     }
     if let Some(x) = rec.xid {
-        let _ = write!(out, ",\"xid\":{x}");
+        out.push_str(",\"xid\":");
+        push_int(out, x);
     }
-    let _ = write!(out, ",\"server_id\":{}", rec.server_id);
+    out.push_str(",\"server_id\":");
+    push_int(out, rec.server_id);
     if let Some(t) = rec.thread_id {
-        let _ = write!(out, ",\"thread_id\":{t}");
+        out.push_str(",\"thread_id\":");
+        push_int(out, t);
     }
     if rec.flags.names_missing {
         out.push_str(",\"names_missing\":true");

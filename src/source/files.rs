@@ -39,7 +39,8 @@ pub fn numeric_suffix(path: &Path) -> Option<u32> {
 pub fn resolve_inputs(inputs: &[PathBuf]) -> Result<Vec<BinlogFile>> {
     let mut paths = Vec::new();
     for input in inputs {
-        let meta = std::fs::metadata(input).map_err(|e| Error::io(format!("cannot open {}", input.display()), e))?;
+        let meta = std::fs::metadata(input)
+            .map_err(|e| Error::io(format!("cannot open {}", input.display()), e))?;
         if meta.is_dir() {
             paths.extend(directory_files(input)?);
         } else {
@@ -57,7 +58,8 @@ pub fn resolve_inputs(inputs: &[PathBuf]) -> Result<Vec<BinlogFile>> {
 }
 
 fn directory_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
     let mut names = Vec::new();
     let mut index_file = None;
     for entry in entries {
@@ -79,14 +81,18 @@ fn directory_files(dir: &Path) -> Result<Vec<PathBuf>> {
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             // Index entries are paths as the server saw them; the file is looked up by name in
             // this directory, which is where the index is.
-            let name = Path::new(line)
-                .file_name()
-                .ok_or_else(|| Error::corruption(format!("bad entry {line:?} in {}", index.display())))?;
+            let name = Path::new(line).file_name().ok_or_else(|| {
+                Error::corruption(format!("bad entry {line:?} in {}", index.display()))
+            })?;
             let path = dir.join(name);
             if !path.is_file() {
                 return Err(Error::new(
                     ErrorKind::NotFound,
-                    format!("{} lists {line:?}, which is not in {}", index.display(), dir.display()),
+                    format!(
+                        "{} lists {line:?}, which is not in {}",
+                        index.display(),
+                        dir.display()
+                    ),
                 ));
             }
             out.push(path);
@@ -123,7 +129,8 @@ impl FileBytes {
 /// Opens a binlog file. Gzip files (as binlog archives often are) are inflated in memory, up to
 /// `max_inflated` bytes.
 pub(crate) fn open_file(path: &Path, max_inflated: u64) -> Result<FileBytes> {
-    let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let file =
+        File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     let len = file
         .metadata()
         .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?
@@ -131,7 +138,8 @@ pub(crate) fn open_file(path: &Path, max_inflated: u64) -> Result<FileBytes> {
     if len == 0 {
         return Ok(FileBytes::Owned(Vec::new()));
     }
-    let map = map_file(&file).map_err(|e| Error::io(format!("cannot map {}", path.display()), e))?;
+    let map =
+        map_file(&file).map_err(|e| Error::io(format!("cannot map {}", path.display()), e))?;
     if map.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&map[..])
@@ -141,7 +149,10 @@ pub(crate) fn open_file(path: &Path, max_inflated: u64) -> Result<FileBytes> {
         if out.len() as u64 > max_inflated {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
-                format!("{} inflates to more than {max_inflated} bytes", path.display()),
+                format!(
+                    "{} inflates to more than {max_inflated} bytes",
+                    path.display()
+                ),
             ));
         }
         return Ok(FileBytes::Owned(out));
@@ -166,6 +177,9 @@ mod tests {
     fn suffixes() {
         assert_eq!(numeric_suffix(Path::new("/x/mysql-bin.000188")), Some(188));
         assert_eq!(numeric_suffix(Path::new("log.bin")), None);
-        assert_eq!(numeric_suffix(Path::new("mysql-bin.000001.decoded.txt")), None);
+        assert_eq!(
+            numeric_suffix(Path::new("mysql-bin.000001.decoded.txt")),
+            None
+        );
     }
 }
