@@ -588,7 +588,7 @@ fn check_value(o: &OracleCol, ours: &Value, cx: &ColCtx<'_>) -> Result<(), Strin
                 Err(format!("ours {d:?}, printed {p:?}"))
             }
         }
-        ("DECIMAL", Value::Decimal(s)) => eq(s.clone().into_bytes()),
+        ("DECIMAL", Value::Decimal(s)) => eq(s.to_string().into_bytes()),
         ("BIT", Value::Bit(b)) => {
             let n = type_arg(ty).ok_or("no BIT width")?;
             if n < 64 && *b >> n != 0 {
@@ -678,7 +678,7 @@ fn check_value(o: &OracleCol, ours: &Value, cx: &ColCtx<'_>) -> Result<(), Strin
             // BINARY(n): logged without its trailing zero bytes; we pad them back to n.
             let n = type_arg(ty).ok_or("no STRING length")?;
             let unpadded = b.len() < n && quote(b) == printed;
-            let mut padded = b.clone();
+            let mut padded = b.to_vec();
             while padded.last() == Some(&0) {
                 padded.pop();
             }

@@ -241,7 +241,8 @@ fn canon_value(v: &Value, f: &Field, decl: ColDecl) -> Result<Cell, String> {
             }
             None => Ok(float_cell(*x)),
         },
-        (ColumnKind::Decimal, Value::Decimal(s)) => {
+        (ColumnKind::Decimal, Value::Decimal(d)) => {
+            let s = &d.to_string();
             let scale = type_params(&f.type_name).get(1).copied().unwrap_or(0) as usize;
             let got = s.split_once('.').map_or(0, |(_, fr)| fr.len());
             if got != scale || (scale > 0 && !s.contains('.')) {
@@ -349,7 +350,7 @@ fn canon_value(v: &Value, f: &Field, decl: ColDecl) -> Result<Cell, String> {
                     return Err(format!("{} bytes for {}: {b:02x?}", b.len(), f.type_name));
                 }
             }
-            Ok(Some(b.clone()))
+            Ok(Some(b.to_vec()))
         }
         (ColumnKind::Enum, Value::Enum { index, label }) => match label {
             Some(l) => Ok(Some(to_utf8(l, f.charset)?)),
@@ -542,11 +543,11 @@ fn adopt_schema(
                         Value::Bytes(b) if f.type_name.starts_with("binary(") => {
                             let n =
                                 type_params(&f.type_name).first().copied().unwrap_or(0) as usize;
-                            let mut b = b.clone();
+                            let mut b = b.to_vec();
                             if b.len() < n {
                                 b.resize(n, 0);
                             }
-                            Value::Bytes(b)
+                            Value::Bytes(b.into())
                         }
                         other => other.clone(),
                     }

@@ -3,7 +3,7 @@
 //! Exit codes: 0 success; 1 an error (corrupt or unsupported input, I/O); 2 bad usage;
 //! 3 the input ends inside an event (the message says where to resume).
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -104,39 +104,62 @@ fn decode(
 ) -> Result<(), Error> {
     let mut reader = BinlogReader::open(paths, opts)?;
     let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut line = String::with_capacity(4096);
-    let mut bin = Vec::with_capacity(4096);
-    let io_err = |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot write output: {e}"));
+    let mut out = stdout.lock();
+    // Records are rendered straight into one large buffer, written when it fills: one copy of
+    // the output, not two.
+    const FLUSH_AT: usize = 1 << 20;
+    let mut text = String::with_capacity(FLUSH_AT + (64 << 10));
+    let mut bin: Vec<u8> = Vec::with_capacity(FLUSH_AT + (64 << 10));
     let started = std::time::Instant::now();
+    let mut write = |buf: &[u8]| -> Result<(), Error> {
+        match out.write_all(buf) {
+            Ok(()) => Ok(()),
+            // A closed pipe (`| head`) ends the output quietly, as other tools do.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            Err(e) => Err(Error::new(
+                ErrorKind::Io,
+                format!("cannot write output: {e}"),
+            )),
+        }
+    };
     let result = loop {
         match reader.next_record() {
             Ok(Some(rec)) => match format {
                 Format::Jsonl => {
-                    line.clear();
-                    json::push_record(&mut line, &rec, false);
-                    line.push('\n');
-                    out.write_all(line.as_bytes()).map_err(io_err)?;
+                    json::push_record(&mut text, &rec, false);
+                    text.push('\n');
                 }
-                Format::Text => {
-                    line.clear();
-                    write_text(&mut line, &rec);
-                    out.write_all(line.as_bytes()).map_err(io_err)?;
-                }
+                Format::Text => write_text(&mut text, &rec),
                 Format::Avro => {
-                    bin.clear();
+                    let at = bin.len();
                     bin.extend_from_slice(&[0; 4]);
                     avro::write_record(&mut bin, &rec);
-                    let len = u32::try_from(bin.len() - 4).unwrap_or(u32::MAX);
-                    bin[..4].copy_from_slice(&len.to_be_bytes());
-                    out.write_all(&bin).map_err(io_err)?;
+                    let len = u32::try_from(bin.len() - at - 4).unwrap_or(u32::MAX);
+                    bin[at..at + 4].copy_from_slice(&len.to_be_bytes());
                 }
             },
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         }
+        if text.len() >= FLUSH_AT {
+            write(text.as_bytes())?;
+            text.clear();
+        }
+        if bin.len() >= FLUSH_AT {
+            write(&bin)?;
+            bin.clear();
+        }
     };
-    out.flush().map_err(io_err)?;
+    write(text.as_bytes())?;
+    write(&bin)?;
+    if let Err(e) = out.flush() {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("cannot write output: {e}"),
+            ));
+        }
+    }
     let s = reader.stats();
     for inc in &s.incidents {
         eprintln!("warning: {inc}");

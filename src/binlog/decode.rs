@@ -111,9 +111,9 @@ fn approx_size(r: &ChangeRecord) -> usize {
             v.iter()
                 .map(|x| match x {
                     crate::record::Value::Bytes(b) => b.len() + 32,
-                    crate::record::Value::Json(s)
-                    | crate::record::Value::JsonDiff(s)
-                    | crate::record::Value::Decimal(s) => s.len() + 32,
+                    crate::record::Value::Json(s) | crate::record::Value::JsonDiff(s) => {
+                        s.len() + 32
+                    }
                     _ => 32,
                 })
                 .sum()
@@ -710,12 +710,14 @@ impl Decoder {
         }
         let stmt_end = ev.flags & 1 != 0;
         let (before_bits, after_bits) = (ev.before, ev.after);
-        let inflated;
-        let rows_data: &[u8] = if compressed.is_some() {
-            inflated = mariadb::uncompress(ev.rows, self.opts.max_event_size as usize)?;
-            &inflated
+        // One shared buffer per event: string values are slices of it.
+        let rows_data = if compressed.is_some() {
+            bytes::Bytes::from(mariadb::uncompress(
+                ev.rows,
+                self.opts.max_event_size as usize,
+            )?)
         } else {
-            ev.rows
+            bytes::Bytes::copy_from_slice(ev.rows)
         };
         if self.txn.is_none() {
             self.open_txn(h, pos, None, true)?;
@@ -741,15 +743,19 @@ impl Decoder {
         let checkpoint = self.cp(pos.end);
         let server_version = Arc::clone(&self.server_version);
         let info = Arc::clone(&schema.info);
-        let mut recs = Vec::new();
+        // Rows go straight into the output queue (or, for a prepared XA transaction, into its
+        // held list): one move per record.
+        let holding = self.txn.as_ref().is_some_and(|t| t.xa.is_some());
+        let queue_len = self.out.len();
+        let out = &mut self.out;
         decode_rows(
-            rows_data,
+            &rows_data,
             &schema,
             kind,
             before_bits,
             after_bits,
             |(before, after)| {
-                recs.push(ChangeRecord {
+                out.push_back(ChangeRecord {
                     seq: 0,
                     checkpoint,
                     safe_checkpoint: start,
@@ -769,9 +775,17 @@ impl Decoder {
                 });
                 Ok(())
             },
-        )?;
-        for r in recs {
-            self.emit(r)?;
+        )
+        .inspect_err(|_| self.out.truncate(queue_len))?;
+        if holding {
+            let recs: Vec<ChangeRecord> = self.out.drain(queue_len..).collect();
+            for r in recs {
+                self.emit(r)?;
+            }
+        } else {
+            let n = (self.out.len() - queue_len) as u64;
+            self.stats.records += n;
+            self.stats.rows += n;
         }
         if stmt_end && self.txn.as_ref().is_some_and(|t| t.implicit) {
             self.commit_txn(h, pos, None)?;

@@ -1,12 +1,10 @@
 //! Row images: column bytes to exact [`Value`]s. Every read is bounds-checked; nothing here
 //! trusts a length from the input without checking it against the bytes that are there.
 
-use std::fmt::Write as _;
-
 use crate::binlog::jsonb;
 use crate::binlog::table_map::{ColumnDecoder, TableSchema};
 use crate::error::{Error, Result};
-use crate::record::Value;
+use crate::record::{Decimal, Value};
 
 /// A bounds-checked reader over a byte slice.
 pub(crate) struct Cursor<'a> {
@@ -21,6 +19,19 @@ impl<'a> Cursor<'a> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
+    }
+
+    /// Takes `n` bytes as a slice of `src`, the buffer this cursor reads (no copy).
+    pub(crate) fn take_shared(&mut self, n: usize, src: &bytes::Bytes) -> Result<bytes::Bytes> {
+        let start = self.pos;
+        self.take(n)?;
+        if src.len() != self.buf.len() {
+            return Err(Error::new(
+                crate::error::ErrorKind::Internal,
+                "cursor and buffer differ",
+            ));
+        }
+        Ok(src.slice(start..self.pos))
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -111,10 +122,11 @@ pub(crate) fn decimal_size(precision: u8, scale: u8) -> usize {
     (intg / 9) * 4 + DIG2BYTES[intg % 9] + (scale / 9) * 4 + DIG2BYTES[scale % 9]
 }
 
-/// Decodes MySQL's binary DECIMAL to an exact plain string with exactly `scale` fraction digits.
-pub(crate) fn decode_decimal(raw: &[u8], precision: u8, scale: u8) -> Result<String> {
+/// Renders MySQL's binary DECIMAL(precision, scale) as an exact plain string with exactly
+/// `scale` fraction digits, appended to `out`. Checks the size and every digit group.
+pub(crate) fn render_decimal(raw: &[u8], precision: u8, scale: u8, out: &mut String) -> Result<()> {
     let size = decimal_size(precision, scale);
-    if raw.len() != size || size == 0 {
+    if raw.len() != size || size == 0 || size > 32 || scale > precision || precision > 65 {
         return Err(Error::corruption("DECIMAL value has the wrong size"));
     }
     let mut buf = [0u8; 32];
@@ -133,48 +145,114 @@ pub(crate) fn decode_decimal(raw: &[u8], precision: u8, scale: u8) -> Result<Str
     let (intg0, intg0x) = (intg / 9, intg % 9);
     let (frac0, frac0x) = (usize::from(scale) / 9, usize::from(scale) % 9);
     let mut c = Cursor::new(buf);
-    let mut int_part = String::with_capacity(intg + 1);
-    let group = |c: &mut Cursor<'_>, digits: usize, out: &mut String, strip: bool| -> Result<()> {
-        let v = c.uint_be(DIG2BYTES[digits])?;
-        if v >= u64::from(POW10[digits]) {
+    // Digits go into a stack buffer first: the sign depends on whether any digit is non-zero.
+    struct Digits {
+        buf: [u8; 96],
+        n: usize,
+        int_started: bool,
+        any_nonzero: bool,
+    }
+    fn group(c: &mut Cursor<'_>, d: &mut Digits, width: usize, strip: bool) -> Result<()> {
+        let v = c.uint_be(DIG2BYTES[width])?;
+        if v >= u64::from(POW10[width]) {
             return Err(Error::corruption("DECIMAL digit group out of range"));
         }
-        if strip && out.is_empty() {
-            if v != 0 {
-                let _ = write!(out, "{v}");
+        d.any_nonzero |= v != 0;
+        if strip && !d.int_started {
+            if v == 0 {
+                return Ok(());
             }
-        } else {
-            let _ = write!(out, "{v:0digits$}");
+            d.int_started = true;
+            let mut b = itoa::Buffer::new();
+            for &x in b.format(v).as_bytes() {
+                d.buf[d.n] = x;
+                d.n += 1;
+            }
+            return Ok(());
         }
+        let mut v = v as u32;
+        for k in (0..width).rev() {
+            d.buf[d.n + k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        d.n += width;
         Ok(())
+    }
+    let mut d = Digits {
+        buf: [0; 96],
+        n: 0,
+        int_started: false,
+        any_nonzero: false,
     };
     if intg0x > 0 {
-        group(&mut c, intg0x, &mut int_part, true)?;
+        group(&mut c, &mut d, intg0x, true)?;
     }
     for _ in 0..intg0 {
-        group(&mut c, 9, &mut int_part, true)?;
+        group(&mut c, &mut d, 9, true)?;
     }
-    let mut frac_part = String::with_capacity(usize::from(scale));
+    let int_len = d.n;
     for _ in 0..frac0 {
-        group(&mut c, 9, &mut frac_part, false)?;
+        group(&mut c, &mut d, 9, false)?;
     }
     if frac0x > 0 {
-        group(&mut c, frac0x, &mut frac_part, false)?;
+        group(&mut c, &mut d, frac0x, false)?;
     }
-    let is_zero = int_part.is_empty() && frac_part.bytes().all(|b| b == b'0');
-    let mut out = String::with_capacity(int_part.len() + frac_part.len() + 3);
-    if negative && !is_zero {
+    let any_nonzero = d.any_nonzero;
+    let digits = d.buf;
+    let n = d.n;
+    let (int_digits, frac_digits) = digits[..n].split_at(int_len);
+    if negative && any_nonzero {
         out.push('-');
     }
-    if int_part.is_empty() {
+    if int_digits.is_empty() {
         out.push('0');
     } else {
-        out.push_str(&int_part);
+        out.push_str(std::str::from_utf8(int_digits).unwrap_or("0"));
     }
     if scale > 0 {
         out.push('.');
-        out.push_str(&frac_part);
+        out.push_str(std::str::from_utf8(frac_digits).unwrap_or(""));
     }
+    Ok(())
+}
+
+/// Checks a binary DECIMAL's size and digit groups without rendering it.
+pub(crate) fn check_decimal(raw: &[u8], precision: u8, scale: u8) -> Result<()> {
+    let size = decimal_size(precision, scale);
+    if raw.len() != size || size == 0 || size > 32 || scale > precision || precision > 65 {
+        return Err(Error::corruption("DECIMAL value has the wrong size"));
+    }
+    let mask = if raw[0] & 0x80 == 0 { 0xff } else { 0 };
+    let intg = usize::from(precision - scale);
+    let widths = std::iter::once(intg % 9)
+        .chain(std::iter::repeat_n(9, intg / 9))
+        .chain(std::iter::repeat_n(9, usize::from(scale) / 9))
+        .chain(std::iter::once(usize::from(scale) % 9))
+        .filter(|&w| w > 0);
+    let mut at = 0;
+    for (k, w) in widths.enumerate() {
+        let n = DIG2BYTES[w];
+        let mut v = 0u64;
+        for (j, &b) in raw.get(at..at + n).unwrap_or_default().iter().enumerate() {
+            let b = if k == 0 && j == 0 && at == 0 {
+                b ^ 0x80
+            } else {
+                b
+            };
+            v = (v << 8) | u64::from(b ^ mask);
+        }
+        if v >= u64::from(POW10[w]) {
+            return Err(Error::corruption("DECIMAL digit group out of range"));
+        }
+        at += n;
+    }
+    Ok(())
+}
+
+/// [`render_decimal`] into a new string.
+pub(crate) fn decode_decimal(raw: &[u8], precision: u8, scale: u8) -> Result<String> {
+    let mut out = String::with_capacity(usize::from(precision) + 3);
+    render_decimal(raw, precision, scale, &mut out)?;
     Ok(out)
 }
 
@@ -270,7 +348,11 @@ fn labels_for_set(labels: &[Vec<u8>], bits: u64) -> Option<Vec<u8>> {
 }
 
 /// Decodes one non-NULL column value.
-pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Value> {
+pub(crate) fn decode_value(
+    c: &mut Cursor<'_>,
+    dec: &ColumnDecoder,
+    src: &bytes::Bytes,
+) -> Result<Value> {
     Ok(match dec {
         ColumnDecoder::Int { bytes, unsigned } => {
             let n = usize::from(*bytes);
@@ -286,7 +368,7 @@ pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Va
         ColumnDecoder::Double => Value::Double(f64::from_bits(c.uint_le(8)?)),
         ColumnDecoder::Decimal { precision, scale } => {
             let raw = c.take(decimal_size(*precision, *scale))?;
-            Value::Decimal(decode_decimal(raw, *precision, *scale)?)
+            Value::Decimal(Decimal::from_binary(raw, *precision, *scale)?)
         }
         ColumnDecoder::Bit { nbits } => Value::Bit(c.uint_be(usize::from(*nbits).div_ceil(8))?),
         ColumnDecoder::Year => {
@@ -370,7 +452,7 @@ pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Va
         ColumnDecoder::Time2 { fsp } => time_from_packed(time2_packed(c, *fsp)?, *fsp)?,
         ColumnDecoder::VarString { len_bytes } | ColumnDecoder::Blob { len_bytes } => {
             let n = read_len(c, *len_bytes)?;
-            Value::Bytes(c.take(n)?.to_vec())
+            Value::Bytes(c.take_shared(n, src)?)
         }
         ColumnDecoder::FixString {
             len_bytes,
@@ -378,12 +460,14 @@ pub(crate) fn decode_value(c: &mut Cursor<'_>, dec: &ColumnDecoder) -> Result<Va
             pad_binary,
         } => {
             let n = read_len(c, *len_bytes)?;
-            let mut v = c.take(n)?.to_vec();
             // The server strips BINARY(n)'s trailing zero bytes when logging; SELECT shows them.
-            if *pad_binary && v.len() < usize::from(*max_len) {
+            if *pad_binary && n < usize::from(*max_len) {
+                let mut v = c.take(n)?.to_vec();
                 v.resize(usize::from(*max_len), 0);
+                Value::Bytes(v.into())
+            } else {
+                Value::Bytes(c.take_shared(n, src)?)
             }
-            Value::Bytes(v)
         }
         ColumnDecoder::Json { len_bytes } => {
             let n = read_len(c, *len_bytes)?;
@@ -435,6 +519,7 @@ pub(crate) enum RowsKind {
 /// `before` is the before-image of the same row, used to apply JSON diffs.
 fn read_image(
     c: &mut Cursor<'_>,
+    src: &bytes::Bytes,
     schema: &TableSchema,
     present: &[u8],
     partial_json: Option<&[u8]>,
@@ -484,7 +569,7 @@ fn read_image(
                 }
             }
         } else {
-            values.push(decode_value(c, dec).map_err(|e| column_context(e, schema, i))?);
+            values.push(decode_value(c, dec, src).map_err(|e| column_context(e, schema, i))?);
         }
     }
     Ok(values)
@@ -516,7 +601,7 @@ pub(crate) type RowPair = (Option<Vec<Value>>, Option<Vec<Value>>);
 
 /// Decodes every row of a rows event.
 pub(crate) fn decode_rows(
-    rows_data: &[u8],
+    rows_data: &bytes::Bytes,
     schema: &TableSchema,
     kind: RowsKind,
     before_cols: Option<&[u8]>,
@@ -528,20 +613,55 @@ pub(crate) fn decode_rows(
     while !c.is_empty() {
         match kind {
             RowsKind::Write => {
-                let after = read_image(&mut c, schema, after_cols.ok_or_else(none)?, None, None)?;
+                let after = read_image(
+                    &mut c,
+                    rows_data,
+                    schema,
+                    after_cols.ok_or_else(none)?,
+                    None,
+                    None,
+                )?;
                 emit((None, Some(after)))?;
             }
             RowsKind::Delete => {
-                let before = read_image(&mut c, schema, before_cols.ok_or_else(none)?, None, None)?;
+                let before = read_image(
+                    &mut c,
+                    rows_data,
+                    schema,
+                    before_cols.ok_or_else(none)?,
+                    None,
+                    None,
+                )?;
                 emit((Some(before), None))?;
             }
             RowsKind::Update => {
-                let before = read_image(&mut c, schema, before_cols.ok_or_else(none)?, None, None)?;
-                let after = read_image(&mut c, schema, after_cols.ok_or_else(none)?, None, None)?;
+                let before = read_image(
+                    &mut c,
+                    rows_data,
+                    schema,
+                    before_cols.ok_or_else(none)?,
+                    None,
+                    None,
+                )?;
+                let after = read_image(
+                    &mut c,
+                    rows_data,
+                    schema,
+                    after_cols.ok_or_else(none)?,
+                    None,
+                    None,
+                )?;
                 emit((Some(before), Some(after)))?;
             }
             RowsKind::PartialUpdate => {
-                let before = read_image(&mut c, schema, before_cols.ok_or_else(none)?, None, None)?;
+                let before = read_image(
+                    &mut c,
+                    rows_data,
+                    schema,
+                    before_cols.ok_or_else(none)?,
+                    None,
+                    None,
+                )?;
                 let options = c.lenenc()?;
                 let partial = if options & 1 != 0 {
                     Some(c.take(schema.json_columns.div_ceil(8))?)
@@ -550,6 +670,7 @@ pub(crate) fn decode_rows(
                 };
                 let after = read_image(
                     &mut c,
+                    rows_data,
                     schema,
                     after_cols.ok_or_else(none)?,
                     partial,
@@ -581,6 +702,39 @@ mod tests {
         assert!(decode_decimal(&[0x80], 1, 0).is_ok());
         assert_eq!(decode_decimal(&[0x80], 1, 0).unwrap(), "0");
         assert!(decode_decimal(&[0x80, 0], 1, 0).is_err());
+    }
+
+    #[test]
+    fn decimal_check_agrees_with_render() {
+        // Random bytes for many precisions and scales: the cheap check accepts exactly what the
+        // renderer accepts.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for p in 1u8..=65 {
+            for s in (0..=p.min(30)).step_by(3) {
+                let size = decimal_size(p, s);
+                for _ in 0..40 {
+                    let raw: Vec<u8> = (0..size)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            // Mostly small digits so that valid values are common too.
+                            if x % 3 == 0 {
+                                (x >> 8) as u8
+                            } else {
+                                ((x >> 8) % 4) as u8 | 0x80 * u8::from(x % 5 == 0)
+                            }
+                        })
+                        .collect();
+                    let mut out = String::new();
+                    assert_eq!(
+                        check_decimal(&raw, p, s).is_ok(),
+                        render_decimal(&raw, p, s, &mut out).is_ok(),
+                        "p={p} s={s} raw={raw:02x?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -633,13 +633,13 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
     }
     Ok(TableSchema {
         table_id: tme.table_id(),
-        info: Arc::new(TableInfo {
-            database: String::from_utf8_lossy(tme.database_name_raw()).into_owned(),
-            table: String::from_utf8_lossy(tme.table_name_raw()).into_owned(),
+        info: Arc::new(TableInfo::new(
+            String::from_utf8_lossy(tme.database_name_raw()).into_owned(),
+            String::from_utf8_lossy(tme.table_name_raw()).into_owned(),
             fields,
             primary_key,
             names_missing,
-        }),
+        )),
         decoders,
         json_columns,
     })

@@ -248,7 +248,7 @@ enum Item<'a> {
     Null,
     Integer(i64, String),
     Character(&'a str, &'a [u8]),
-    Decimal(&'a str, i64, i64),
+    Decimal(String, i64, i64),
     Float(f64, i64),
     Timestamp(i64, i64),
     DateTime(DtParts),
@@ -270,8 +270,9 @@ fn item<'a>(v: &'a Value, f: &'a Field) -> Item<'a> {
             float_as_double(v),
             if matches!(v, Value::Float(_)) { 4 } else { 8 },
         ),
-        Value::Decimal(s) => {
-            let (p, sc) = decimal_precision(s);
+        Value::Decimal(d) => {
+            let s = d.to_string();
+            let (p, sc) = decimal_precision(&s);
             Item::Decimal(s, p, sc)
         }
         Value::Timestamp {

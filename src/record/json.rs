@@ -11,6 +11,7 @@
 //! not plain ASCII) is written as `{"charset": ..., "base64": ...}`, never guessed.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 
@@ -23,7 +24,19 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip 8 bytes at a time while none needs escaping (no '"', '\\', or control byte).
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let w = u64::from_le_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ]);
+            if !needs_escape_word(w) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let esc: Option<&str> = match b {
             b'"' => Some("\\\""),
             b'\\' => Some("\\\\"),
@@ -31,7 +44,10 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
             b'\r' => Some("\\r"),
             b'\t' => Some("\\t"),
             0..=0x1f => None,
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(s.get(start..i).unwrap_or_default());
         match esc {
@@ -40,10 +56,76 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
                 let _ = write!(out, "\\u{b:04x}");
             }
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
+}
+
+/// Whether any byte of `w` is a control byte (< 0x20), '"' or '\\' (SWAR).
+#[inline]
+fn needs_escape_word(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    // Bytes < 0x20: subtracting 0x20 borrows into the high bit (ASCII bytes only; bytes >= 0x80
+    // are excluded by `!w`).
+    let lt = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    lt | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))) != 0
+}
+
+/// JSON fragments of a table, rendered once: `"database":..,"table":..,"primary_key":[..],
+/// "fields":[..]` and the `"name":` key of each column.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TableJson(OnceLock<(String, Vec<String>)>);
+
+impl PartialEq for TableJson {
+    fn eq(&self, _: &Self) -> bool {
+        // A cache: never part of a table's identity.
+        true
+    }
+}
+
+fn table_fragments(t: &crate::record::TableInfo) -> &(String, Vec<String>) {
+    t.json.0.get_or_init(|| {
+        let mut head = String::from(",\"database\":");
+        push_str(&mut head, &t.database);
+        head.push_str(",\"table\":");
+        push_str(&mut head, &t.table);
+        head.push_str(",\"primary_key\":[");
+        for (i, &k) in t.primary_key.iter().enumerate() {
+            if i > 0 {
+                head.push(',');
+            }
+            push_opt_str(&mut head, t.fields.get(k).map(|f| f.name.as_str()));
+        }
+        head.push_str("],\"fields\":[");
+        for (i, f) in t.fields.iter().enumerate() {
+            if i > 0 {
+                head.push(',');
+            }
+            head.push_str("{\"name\":");
+            push_str(&mut head, &f.name);
+            head.push_str(",\"type\":");
+            push_int(&mut head, f.type_code);
+            head.push_str(",\"charset\":");
+            push_opt_str(&mut head, f.charset);
+            head.push('}');
+        }
+        head.push(']');
+        let keys = t
+            .fields
+            .iter()
+            .map(|f| {
+                let mut k = String::new();
+                push_str(&mut k, &f.name);
+                k.push(':');
+                k
+            })
+            .collect();
+        (head, keys)
+    })
 }
 
 /// Appends an integer in decimal.
@@ -52,14 +134,36 @@ pub(crate) fn push_int(out: &mut String, v: impl itoa::Integer) {
     out.push_str(b.format(v));
 }
 
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `v` (< 100) as two digits.
+fn push_2(out: &mut String, v: u64) {
+    let i = (v % 100) as usize * 2;
+    out.push(char::from(DIGIT_PAIRS[i]));
+    out.push(char::from(DIGIT_PAIRS[i + 1]));
+}
+
 /// Appends `v` zero-padded to at least `width` digits.
 fn push_padded(out: &mut String, v: u64, width: usize) {
-    let mut b = itoa::Buffer::new();
-    let s = b.format(v);
-    for _ in s.len()..width {
-        out.push('0');
+    match width {
+        2 if v < 100 => push_2(out, v),
+        4 if v < 10_000 => {
+            push_2(out, v / 100);
+            push_2(out, v % 100);
+        }
+        _ => {
+            let mut b = itoa::Buffer::new();
+            let s = b.format(v);
+            for _ in s.len()..width {
+                out.push('0');
+            }
+            out.push_str(s);
+        }
     }
-    out.push_str(s);
 }
 
 fn push_checkpoint(out: &mut String, cp: crate::record::Checkpoint) {
@@ -151,30 +255,65 @@ pub fn push_value(out: &mut String, v: &Value, field: &Field) {
         Value::Year(y) => push_int(out, *y),
         Value::Float(f) => push_float(out, f64::from(*f), Some(*f)),
         Value::Double(d) => push_float(out, *d, None),
-        Value::Decimal(s) | Value::Json(s) => push_str(out, s),
+        Value::Decimal(d) => {
+            out.push('"');
+            d.write_to(out);
+            out.push('"');
+        }
+        Value::Json(s) => push_str(out, s),
         Value::Date { year, month, day } => {
             out.push('"');
             push_date(out, u64::from(*year), u64::from(*month), u64::from(*day));
             out.push('"');
         }
-        Value::DateTime { year, month, day, hour, minute, second, micros, fsp } => {
+        Value::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros,
+            fsp,
+        } => {
             out.push('"');
             push_date(out, u64::from(*year), u64::from(*month), u64::from(*day));
             out.push(' ');
-            push_hms(out, u64::from(*hour), u64::from(*minute), u64::from(*second));
+            push_hms(
+                out,
+                u64::from(*hour),
+                u64::from(*minute),
+                u64::from(*second),
+            );
             push_frac(out, *micros, *fsp);
             out.push('"');
         }
-        Value::Time { negative, hour, minute, second, micros, fsp } => {
+        Value::Time {
+            negative,
+            hour,
+            minute,
+            second,
+            micros,
+            fsp,
+        } => {
             out.push('"');
             if *negative {
                 out.push('-');
             }
-            push_hms(out, u64::from(*hour), u64::from(*minute), u64::from(*second));
+            push_hms(
+                out,
+                u64::from(*hour),
+                u64::from(*minute),
+                u64::from(*second),
+            );
             push_frac(out, *micros, *fsp);
             out.push('"');
         }
-        Value::Timestamp { seconds, micros, fsp } => {
+        Value::Timestamp {
+            seconds,
+            micros,
+            fsp,
+        } => {
             out.push('"');
             if *seconds == 0 && *micros == 0 {
                 out.push_str("0000-00-00 00:00:00");
@@ -222,14 +361,14 @@ fn push_float(out: &mut String, d: f64, single: Option<f32>) {
     };
 }
 
-fn push_image(out: &mut String, values: Option<&Vec<Value>>, fields: &[Field]) {
+fn push_image(out: &mut String, values: Option<&Vec<Value>>, fields: &[Field], keys: &[String]) {
     let Some(values) = values else {
         out.push_str("null");
         return;
     };
     out.push('{');
     let mut first = true;
-    for (v, f) in values.iter().zip(fields) {
+    for ((v, f), key) in values.iter().zip(fields).zip(keys) {
         if matches!(v, Value::Missing) {
             continue;
         }
@@ -237,8 +376,7 @@ fn push_image(out: &mut String, values: Option<&Vec<Value>>, fields: &[Field]) {
             out.push(',');
         }
         first = false;
-        push_str(out, &f.name);
-        out.push(':');
+        out.push_str(key);
         push_value(out, v, f);
     }
     out.push('}');
@@ -260,37 +398,25 @@ pub fn push_record(out: &mut String, rec: &ChangeRecord, with_seq: bool) {
     push_int(out, rec.timestamp);
     out.push_str(",\"op\":\"");
     out.push_str(rec.op.as_str());
-    out.push_str("\",\"database\":");
-    push_opt_str(out, rec.database_name());
-    out.push_str(",\"table\":");
-    push_opt_str(out, rec.table_name());
-    out.push_str(",\"primary_key\":[");
-    if let Some(t) = rec.table.as_deref() {
-        for (i, &k) in t.primary_key.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_opt_str(out, t.fields.get(k).map(|f| f.name.as_str()));
-        }
-    }
-    out.push_str("],\"fields\":[");
+    out.push('"');
     let fields = rec.fields();
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    match rec.table.as_deref() {
+        Some(t) => {
+            let (head, keys) = table_fragments(t);
+            out.push_str(head);
+            out.push_str(",\"before\":");
+            push_image(out, rec.before.as_ref(), fields, keys);
+            out.push_str(",\"after\":");
+            push_image(out, rec.after.as_ref(), fields, keys);
         }
-        out.push_str("{\"name\":");
-        push_str(out, &f.name);
-        out.push_str(",\"type\":");
-        push_int(out, f.type_code);
-        out.push_str(",\"charset\":");
-        push_opt_str(out, f.charset);
-        out.push('}');
+        None => {
+            out.push_str(",\"database\":");
+            push_opt_str(out, rec.database_name());
+            out.push_str(
+                ",\"table\":null,\"primary_key\":[],\"fields\":[],\"before\":null,\"after\":null",
+            );
+        }
     }
-    out.push_str("],\"before\":");
-    push_image(out, rec.before.as_ref(), fields);
-    out.push_str(",\"after\":");
-    push_image(out, rec.after.as_ref(), fields);
     if let Some(ddl) = &rec.ddl {
         out.push_str(",\"ddl\":");
         push_str(out, &ddl.statement);
@@ -337,6 +463,21 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(utc_parts(2_147_483_647), (2038, 1, 19, 3, 14, 7));
         assert_eq!(utc_parts(951_782_400), (2000, 2, 29, 0, 0, 0));
+    }
+
+    #[test]
+    fn escaping_round_trips_every_position() {
+        for c in (0u8..0x80).map(char::from).chain(['é', '杭', '😀']) {
+            for pos in 0..20 {
+                let mut text: String = "abcdefghijklmnopqrs".chars().take(pos).collect();
+                text.push(c);
+                text.push_str("tail-of-the-string!");
+                let mut out = String::new();
+                push_str(&mut out, &text);
+                let back: String = serde_json::from_str(&out).unwrap();
+                assert_eq!(back, text);
+            }
+        }
     }
 
     #[test]

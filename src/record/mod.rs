@@ -195,6 +195,96 @@ pub struct TableInfo {
     /// True when the binlog carried no column names (MINIMAL metadata or MySQL 5.x): names are
     /// `@1`, `@2`, ..., and signedness and charsets may be unknown.
     pub names_missing: bool,
+    /// Pre-rendered JSON fragments of this table (computed once, on first use).
+    pub(crate) json: json::TableJson,
+}
+
+impl TableInfo {
+    /// A table description.
+    #[must_use]
+    pub fn new(
+        database: String,
+        table: String,
+        fields: Vec<Field>,
+        primary_key: Vec<usize>,
+        names_missing: bool,
+    ) -> Self {
+        Self {
+            database,
+            table,
+            fields,
+            primary_key,
+            names_missing,
+            json: json::TableJson::default(),
+        }
+    }
+}
+
+/// An exact DECIMAL value: MySQL's binary form plus precision and scale, rendered on demand as a
+/// plain string with exactly `scale` fraction digits (`"348.00"`, never exponent form).
+#[derive(Clone, Copy)]
+pub struct Decimal {
+    raw: [u8; 32],
+    len: u8,
+    precision: u8,
+    scale: u8,
+}
+
+impl Decimal {
+    /// From MySQL's binary DECIMAL(precision, scale); checks size and digits.
+    pub(crate) fn from_binary(raw: &[u8], precision: u8, scale: u8) -> Result<Self> {
+        // Validate once here so rendering cannot fail later.
+        crate::binlog::rows::check_decimal(raw, precision, scale)?;
+        let mut d = Self {
+            raw: [0; 32],
+            len: 0,
+            precision,
+            scale,
+        };
+        let len = raw.len().min(32);
+        d.raw[..len].copy_from_slice(&raw[..len]);
+        d.len = len as u8;
+        Ok(d)
+    }
+
+    /// The column's precision (total digits).
+    #[must_use]
+    pub fn precision(&self) -> u8 {
+        self.precision
+    }
+
+    /// The column's scale (fraction digits).
+    #[must_use]
+    pub fn scale(&self) -> u8 {
+        self.scale
+    }
+
+    /// Appends the plain decimal text to `out`.
+    pub fn write_to(&self, out: &mut String) {
+        let raw = &self.raw[..usize::from(self.len)];
+        // Checked in `from_binary`; an error here cannot happen, and writes nothing if it did.
+        let _ = crate::binlog::rows::render_decimal(raw, self.precision, self.scale, out);
+    }
+}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(usize::from(self.precision) + 3);
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Decimal({self})")
+    }
+}
+
+impl PartialEq for Decimal {
+    fn eq(&self, other: &Self) -> bool {
+        self.scale == other.scale && self.to_string() == other.to_string()
+    }
 }
 
 /// A column value, exact.
@@ -212,8 +302,8 @@ pub enum Value {
     Float(f32),
     /// DOUBLE.
     Double(f64),
-    /// DECIMAL as an exact plain string at the column's scale (`"-348.00"`).
-    Decimal(String),
+    /// DECIMAL, exact, at the column's scale (`-348.00`); see [`Decimal`].
+    Decimal(Decimal),
     /// BIT value (up to 64 bits).
     Bit(u64),
     /// YEAR (0 for the zero year).
@@ -271,7 +361,8 @@ pub enum Value {
         fsp: u8,
     },
     /// CHAR, VARCHAR, TEXT, BINARY, VARBINARY, BLOB, VECTOR: raw bytes in the column's charset.
-    Bytes(Vec<u8>),
+    /// (Cheap to clone: values of one event share one buffer.)
+    Bytes(bytes::Bytes),
     /// ENUM: the 1-based index and, when the binlog names the members, the label bytes.
     Enum {
         /// 1-based member index (0 is the empty error value).
