@@ -99,6 +99,8 @@ pub struct Decoder {
     out: VecDeque<ChangeRecord>,
     stats: DecodeStats,
     payload_buf: Vec<u8>,
+    /// The file the last ROTATE event named.
+    rotate_to: Option<String>,
 }
 
 fn mc(e: &std::io::Error, what: &str) -> Error {
@@ -208,6 +210,7 @@ impl Decoder {
             out: VecDeque::new(),
             stats: DecodeStats::default(),
             payload_buf: Vec::new(),
+            rotate_to: None,
         }
     }
 
@@ -233,6 +236,11 @@ impl Decoder {
     #[must_use]
     pub fn server_version(&self) -> &str {
         &self.server_version
+    }
+
+    /// The file name the last ROTATE event pointed to, taken (cleared) by this call.
+    pub fn take_rotate(&mut self) -> Option<String> {
+        self.rotate_to.take()
     }
 
     /// Starts a new binlog file: table ids are only valid within one file.
@@ -390,9 +398,10 @@ impl Decoder {
                 self.tables.clear();
             }
             4 => {
-                // ROTATE: the file list (or directory index) drives file changes; a rotate
-                // only checks that the event is well formed.
-                let _: RotateEvent<'_> = parse(&fde, h, body, "ROTATE")?;
+                // ROTATE: the name of the next file. The reader checks it against the next
+                // file it opens.
+                let r: RotateEvent<'_> = parse(&fde, h, body, "ROTATE")?;
+                self.rotate_to = Some(r.name().trim_end_matches('\0').to_owned());
             }
             2 | mariadb::QUERY_COMPRESSED => self.on_query(h, body, pos)?,
             16 => {

@@ -245,6 +245,17 @@ impl BinlogReader {
                     self.bytes = None;
                     self.cur += 1;
                     self.offset = 0;
+                    // Files are read in the order given (or the index's); a ROTATE that names a
+                    // different next file means the list has a gap or is out of order.
+                    if let (Some(want), Some(next)) = (self.decoder.take_rotate(), self.files.get(self.cur)) {
+                        let name = next.path.file_name().map(|n| n.to_string_lossy().into_owned());
+                        if name.as_deref() != Some(want.as_str()) {
+                            tracing::warn!(
+                                "ROTATE names {want} as the next binlog, but the next input is {}",
+                                next.path.display()
+                            );
+                        }
+                    }
                 }
                 Framed::Incomplete { offset, have, need } => {
                     return Err(Error::new(
