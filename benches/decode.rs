@@ -35,14 +35,26 @@ struct Input {
 
 const INPUTS: &[Input] = &[
     // 143 records / 66 rows of many column types (row metadata FULL), 42 KB.
-    Input { name: "mariadb-10.11-full.000001", rel: "mariadb-10.11/row-metadata-full/mariadb-bin.000001" },
+    Input {
+        name: "mariadb-10.11-full.000001",
+        rel: "mariadb-10.11/row-metadata-full/mariadb-bin.000001",
+    },
     // 575 rows, mostly a wide table with big values, 276 KB.
-    Input { name: "mariadb-10.11-full.000002", rel: "mariadb-10.11/row-metadata-full/mariadb-bin.000002" },
+    Input {
+        name: "mariadb-10.11-full.000002",
+        rel: "mariadb-10.11/row-metadata-full/mariadb-bin.000002",
+    },
     // The Sakila sample database loaded in ROW format: 47 273 rows, 1.4 MB (stored gzipped; it is
     // inflated once to a temporary file so that inflation is not measured).
-    Input { name: "mysql-sakila", rel: "mysql/mysql-binlog-connector-java/mysql-bin.sakila.gz" },
+    Input {
+        name: "mysql-sakila",
+        rel: "mysql/mysql-binlog-connector-java/mysql-bin.sakila.gz",
+    },
     // Statement-format only (no rows): measures framing and skipping, 3.7 MB.
-    Input { name: "mariadb-poc-stmt.000002", rel: "mariadb-public/mariadb-poc/domain_id_0/mariadb-repl-bin.000002" },
+    Input {
+        name: "mariadb-poc-stmt.000002",
+        rel: "mariadb-public/mariadb-poc/domain_id_0/mariadb-repl-bin.000002",
+    },
 ];
 
 /// A prepared input: the file to read, its size and how many rows/records it decodes to.
@@ -76,7 +88,8 @@ impl Pipeline {
 /// Decodes `path` completely through `pipeline`; returns the number of records (and, to keep the
 /// work observable, folds the output lengths into `black_box`).
 fn run(path: &Path, pipeline: Pipeline, line: &mut String, bin: &mut Vec<u8>) -> u64 {
-    let mut reader = BinlogReader::open(&[path.to_path_buf()], BinlogOptions::default()).expect("open binlog");
+    let mut reader =
+        BinlogReader::open(&[path.to_path_buf()], BinlogOptions::default()).expect("open binlog");
     let mut records = 0u64;
     let mut out_bytes = 0usize;
     while let Some(rec) = reader.next_record().expect("decode binlog") {
@@ -109,11 +122,16 @@ fn data_dir() -> PathBuf {
 
 /// Resolves the inputs, inflating gzipped ones into `tmp`, and counts their rows once.
 fn prepare(tmp: &Path) -> Vec<Prepared> {
-    let mut inputs: Vec<(String, PathBuf)> =
-        INPUTS.iter().map(|i| (i.name.to_owned(), data_dir().join(i.rel))).collect();
+    let mut inputs: Vec<(String, PathBuf)> = INPUTS
+        .iter()
+        .map(|i| (i.name.to_owned(), data_dir().join(i.rel)))
+        .collect();
     if let Some(extra) = std::env::var_os("CHANGETRACK_BENCH_FILES") {
         for p in std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()) {
-            let name = p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let name = p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             inputs.push((format!("extra-{name}"), p));
         }
     }
@@ -126,7 +144,9 @@ fn prepare(tmp: &Path) -> Vec<Prepared> {
         let path = if src.extension().is_some_and(|e| e == "gz") {
             let mut raw = Vec::new();
             let f = std::fs::File::open(&src).expect("open gz");
-            flate2::read::MultiGzDecoder::new(f).read_to_end(&mut raw).expect("inflate gz");
+            flate2::read::MultiGzDecoder::new(f)
+                .read_to_end(&mut raw)
+                .expect("inflate gz");
             let stem = src.file_stem().expect("file stem");
             let dst = tmp.join(format!("{}-{}", out.len(), stem.to_string_lossy()));
             std::fs::write(&dst, &raw).expect("write inflated binlog");
@@ -135,21 +155,31 @@ fn prepare(tmp: &Path) -> Vec<Prepared> {
             src
         };
         let bytes = std::fs::metadata(&path).expect("stat binlog").len();
-        let mut reader = BinlogReader::open(&[path.clone()], BinlogOptions::default()).expect("open binlog");
+        let mut reader =
+            BinlogReader::open(&[path.clone()], BinlogOptions::default()).expect("open binlog");
         let mut records = 0;
         while reader.next_record().expect("decode binlog").is_some() {
             records += 1;
         }
         let rows = reader.stats().rows;
         eprintln!("{name:<28} {bytes:>10} bytes {records:>8} records {rows:>8} rows");
-        out.push(Prepared { name, path, bytes, rows, records });
+        out.push(Prepared {
+            name,
+            path,
+            bytes,
+            rows,
+            records,
+        });
     }
     out
 }
 
 fn bench_group(c: &mut Criterion, group_name: &str, inputs: &[Prepared], rows: bool) {
     let mut group = c.benchmark_group(group_name);
-    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(2500));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(2500));
     let mut line = String::with_capacity(1 << 16);
     let mut bin = Vec::with_capacity(1 << 16);
     for input in inputs {
@@ -162,13 +192,17 @@ fn bench_group(c: &mut Criterion, group_name: &str, inputs: &[Prepared], rows: b
             group.throughput(Throughput::Bytes(input.bytes));
         }
         for pipeline in Pipeline::ALL {
-            group.bench_with_input(BenchmarkId::new(pipeline.name(), &input.name), input, |b, input| {
-                b.iter(|| {
-                    let n = run(&input.path, pipeline, &mut line, &mut bin);
-                    debug_assert_eq!(n, input.records);
-                    n
-                });
-            });
+            group.bench_with_input(
+                BenchmarkId::new(pipeline.name(), &input.name),
+                input,
+                |b, input| {
+                    b.iter(|| {
+                        let n = run(&input.path, pipeline, &mut line, &mut bin);
+                        debug_assert_eq!(n, input.records);
+                        n
+                    });
+                },
+            );
         }
     }
     group.finish();

@@ -30,11 +30,20 @@
 
 pub mod binlog;
 mod error;
+pub mod filter;
+pub mod ingest;
 pub mod record;
 pub mod source;
+pub mod store;
 
 pub use binlog::{decode_all, BinlogOptions, BinlogReader, DecodeStats};
 pub use error::{Error, ErrorKind, Location, Result};
+pub use filter::Filter;
+pub use ingest::{ingest, IngestOptions, IngestStats};
 pub use record::{
     ChangeRecord, Checkpoint, ColumnKind, Ddl, Field, Op, RecordFlags, TableInfo, Value,
+};
+pub use store::{
+    DataRange, ReadFrom, RecordIter, Retention, SourcePosition, Store, StoreOptions, StoreStats,
+    SyncMode,
 };

@@ -8,7 +8,9 @@ use changetrack::record::json;
 use changetrack::{BinlogOptions, BinlogReader, ChangeRecord, ErrorKind, Op, Value};
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/binlogs").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/binlogs")
+        .join(rel)
 }
 
 fn decode(rel: &str) -> (Vec<ChangeRecord>, BinlogReader) {
@@ -50,7 +52,11 @@ fn mariadb_gtids_and_markers() {
     let (recs, _) = decode("mariadb-10.11/row-metadata-full/mariadb-bin.000001");
     let first_row = recs.iter().find(|r| r.op.is_dml()).unwrap();
     let g = first_row.gtid.as_deref().unwrap();
-    assert_eq!(g.split('-').count(), 3, "domain-server-seq expected, got {g}");
+    assert_eq!(
+        g.split('-').count(),
+        3,
+        "domain-server-seq expected, got {g}"
+    );
     // Every row is inside BEGIN .. COMMIT with the same GTID.
     let mut open: Option<&ChangeRecord> = None;
     for r in &recs {
@@ -81,22 +87,35 @@ fn zstd_transaction_payloads_decode() {
         "mysql/mysql-binlog-connector-rust/mysql-bin.000057",
     ] {
         let (recs, _) = decode(f);
-        assert!(recs.iter().any(|r| r.op.is_dml()), "{f}: no rows from the compressed payload");
-        assert!(recs.iter().any(|r| r.op == Op::Commit), "{f}: the payload's XID must commit");
+        assert!(
+            recs.iter().any(|r| r.op.is_dml()),
+            "{f}: no rows from the compressed payload"
+        );
+        assert!(
+            recs.iter().any(|r| r.op == Op::Commit),
+            "{f}: the payload's XID must commit"
+        );
     }
 }
 
 #[test]
 fn mariadb_compressed_events_equal_uncompressed() {
     for n in 1..=3 {
-        let (plain, _) = decode(&format!("mariadb-10.11/row-metadata-full/mariadb-bin.00000{n}"));
+        let (plain, _) = decode(&format!(
+            "mariadb-10.11/row-metadata-full/mariadb-bin.00000{n}"
+        ));
         let (comp, _) = decode(&format!("mariadb-10.11/compressed/mariadb-bin.00000{n}"));
         let rows = |v: &[ChangeRecord]| -> Vec<(Op, Option<Vec<Value>>, Option<Vec<Value>>)> {
-            v.iter().filter(|r| r.op.is_dml()).map(|r| (r.op, r.before.clone(), r.after.clone())).collect()
+            v.iter()
+                .filter(|r| r.op.is_dml())
+                .map(|r| (r.op, r.before.clone(), r.after.clone()))
+                .collect()
         };
         assert_eq!(rows(&plain), rows(&comp), "file {n}");
         let ddl = |v: &[ChangeRecord]| -> Vec<String> {
-            v.iter().filter_map(|r| r.ddl.as_ref().map(|d| d.statement.clone())).collect()
+            v.iter()
+                .filter_map(|r| r.ddl.as_ref().map(|d| d.statement.clone()))
+                .collect()
         };
         assert_eq!(ddl(&plain), ddl(&comp), "file {n}");
     }
@@ -112,14 +131,25 @@ fn minimal_metadata_names_columns_by_position_and_flags_the_record() {
     }
     assert!(json::to_json(row, false).contains("\"names_missing\":true"));
     let (full, _) = decode("mariadb-10.11/row-metadata-full/mariadb-bin.000001");
-    assert!(full.iter().filter(|r| r.op.is_dml()).all(|r| !r.flags.names_missing));
+    assert!(full
+        .iter()
+        .filter(|r| r.op.is_dml())
+        .all(|r| !r.flags.names_missing));
 }
 
 #[test]
 fn incidents_are_surfaced_not_ignored() {
     let (_, reader) = decode("mysql/rust_mysql_common/bug40482-bin.000001");
-    assert_eq!(reader.stats().incidents.len(), 1, "{:?}", reader.stats().incidents);
-    let opts = BinlogOptions { fail_on_incident: true, ..BinlogOptions::default() };
+    assert_eq!(
+        reader.stats().incidents.len(),
+        1,
+        "{:?}",
+        reader.stats().incidents
+    );
+    let opts = BinlogOptions {
+        fail_on_incident: true,
+        ..BinlogOptions::default()
+    };
     let err = BinlogReader::open(&[data("mysql/rust_mysql_common/bug40482-bin.000001")], opts)
         .unwrap()
         .find_map(Result::err)
@@ -145,9 +175,17 @@ fn ddl_carries_statement_and_session() {
     let (recs, _) = decode("mariadb-10.11/row-metadata-full/mariadb-bin.000002");
     let ddl: Vec<_> = recs.iter().filter(|r| r.op == Op::Ddl).collect();
     assert!(ddl.len() >= 10);
-    let alter = ddl.iter().find(|r| r.ddl.as_ref().unwrap().statement.starts_with("ALTER")).unwrap();
+    let alter = ddl
+        .iter()
+        .find(|r| r.ddl.as_ref().unwrap().statement.starts_with("ALTER"))
+        .unwrap();
     let d = alter.ddl.as_ref().unwrap();
-    assert!(d.session.starts_with(&format!("SET TIMESTAMP={}", alter.timestamp)), "{}", d.session);
+    assert!(
+        d.session
+            .starts_with(&format!("SET TIMESTAMP={}", alter.timestamp)),
+        "{}",
+        d.session
+    );
     assert!(d.session.contains("sql_mode="), "{}", d.session);
     assert!(d.session.contains("character_set_client="), "{}", d.session);
     assert_eq!(alter.database.as_deref(), Some("corpus"));
@@ -159,7 +197,11 @@ fn ddl_carries_statement_and_session() {
 fn xa_rollback_drops_rows_and_xa_commit_releases_them() {
     let (recs, reader) = decode("mariadb-10.11/row-metadata-full/mariadb-bin.000003");
     assert_eq!(reader.stats().xa_rolled_back, 1);
-    let texts: Vec<String> = recs.iter().filter(|r| r.op.is_dml()).map(|r| json::to_json(r, false)).collect();
+    let texts: Vec<String> = recs
+        .iter()
+        .filter(|r| r.op.is_dml())
+        .map(|r| json::to_json(r, false))
+        .collect();
     assert!(texts.iter().any(|t| t.contains("xa committed")));
     assert!(!texts.iter().any(|t| t.contains("xa rolled back")));
 }
@@ -199,13 +241,18 @@ fn pre_v4_binlogs_are_unsupported() {
     b.extend_from_slice(&(4 + size).to_le_bytes());
     b.extend_from_slice(&0u16.to_le_bytes());
     b.extend_from_slice(&[0u8; 56]);
-    let err = BinlogReader::from_bytes("v3", 1, b, BinlogOptions::default()).find_map(Result::err).unwrap();
+    let err = BinlogReader::from_bytes("v3", 1, b, BinlogOptions::default())
+        .find_map(Result::err)
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
     assert!(err.to_string().contains("v1/v3"), "{err}");
 }
 
 fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_changetrack")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_changetrack"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -217,7 +264,18 @@ fn cli_jsonl_contract_and_exit_codes() {
     let mut n = 0;
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        for key in ["checkpoint", "safe_checkpoint", "timestamp", "op", "database", "table", "primary_key", "fields", "before", "after"] {
+        for key in [
+            "checkpoint",
+            "safe_checkpoint",
+            "timestamp",
+            "op",
+            "database",
+            "table",
+            "primary_key",
+            "fields",
+            "before",
+            "after",
+        ] {
             assert!(v.get(key).is_some(), "missing {key} in {line}");
         }
         let cp = v["checkpoint"].as_str().unwrap();
@@ -232,7 +290,10 @@ fn cli_jsonl_contract_and_exit_codes() {
     let out = cli(&["decode", corrupt.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("corrupt-relay-bin.000624") && err.contains("offset 91204"), "{err}");
+    assert!(
+        err.contains("corrupt-relay-bin.000624") && err.contains("offset 91204"),
+        "{err}"
+    );
 
     // Truncated: exit 3 and where to resume.
     let cut = data("mysql/rust_mysql_common/binlog_truncated_prev_gtid_event.000001");
@@ -255,4 +316,35 @@ fn cli_jsonl_contract_and_exit_codes() {
     // Usage errors exit 2.
     assert_eq!(cli(&["decode"]).status.code(), Some(2));
     assert_eq!(cli(&["decode", "/nonexistent/file"]).status.code(), Some(1));
+}
+
+#[test]
+fn fuzz_regressions_end_in_typed_errors() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        let opts = BinlogOptions {
+            max_event_size: 1 << 20,
+            ..BinlogOptions::default()
+        };
+        let mut records = 0;
+        let mut error = None;
+        for r in BinlogReader::from_bytes(p.clone(), 1, bytes, opts) {
+            match r {
+                Ok(_) => records += 1,
+                Err(e) => error = Some(e),
+            }
+            assert!(records < 100_000, "{}: runaway record stream", p.display());
+        }
+        let e = error.unwrap_or_else(|| panic!("{}: expected a typed error", p.display()));
+        assert!(
+            matches!(e.kind(), ErrorKind::Corruption | ErrorKind::Incomplete),
+            "{}: {e}",
+            p.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 2);
 }

@@ -1,16 +1,24 @@
 //! The `changetrack` command line. Thin: it calls the public library API only.
 //!
-//! Exit codes: 0 success; 1 an error (corrupt or unsupported input, I/O); 2 bad usage;
-//! 3 the input ends inside an event (the message says where to resume).
+//! Exit codes: 0 success; 1 an error (corrupt or unsupported input, I/O, a store error);
+//! 2 bad usage; 3 the input ends inside an event (the message says where to resume);
+//! 4 the store is locked by another writer; 5 a position outside the stored data range.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use changetrack::ingest::IngestProgress;
 use changetrack::record::{avro, json};
-use changetrack::{BinlogOptions, BinlogReader, ChangeRecord, Error, ErrorKind};
+use changetrack::store::ReadFrom;
+use changetrack::{
+    BinlogOptions, BinlogReader, ChangeRecord, Checkpoint, Error, ErrorKind, Filter, IngestOptions,
+    Store, StoreOptions, SyncMode,
+};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +47,30 @@ enum Format {
     Text,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum RecordFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// 4-byte big-endian length + DTS Avro bytes per record.
+    Avro,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RangeFormat {
+    /// Two human-readable lines.
+    Text,
+    /// One JSON object.
+    Jsonl,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Sync {
+    /// fsync every commit (survives power loss).
+    PerBatch,
+    /// No fsync (survives a killed process, not a power loss).
+    Never,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the change records of binlog files (or directories of them) in binlog order.
@@ -59,14 +91,136 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Ingest binlogs into a store, resuming after what it already holds.
+    Ingest {
+        /// The store directory (created if missing).
+        #[arg(long)]
+        store: PathBuf,
+        /// Track only these databases (comma-separated).
+        #[arg(long)]
+        databases: Option<String>,
+        /// Track only these tables (comma-separated db.table).
+        #[arg(long)]
+        tables: Option<String>,
+        /// Track only these data types: dml, ddl (comma-separated).
+        #[arg(long)]
+        types: Option<String>,
+        /// Keep tailing the inputs (a directory picks up new files as they rotate in).
+        #[arg(long)]
+        follow: bool,
+        /// Durability of each commit.
+        #[arg(long, value_enum, default_value = "per-batch")]
+        sync: Sync,
+        /// Keep records at most this many seconds older than the newest (retention).
+        #[arg(long)]
+        retain_seconds: Option<u64>,
+        /// Keep at most about this many bytes of records (retention).
+        #[arg(long)]
+        retain_bytes: Option<u64>,
+        /// Binlog files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print stored records (the decode JSON contract plus `seq`).
+    Dump {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Start at this sequence number.
+        #[arg(long, conflicts_with_all = ["from_time", "from_checkpoint"])]
+        from_seq: Option<u64>,
+        /// Start at the first record at or after this time (epoch seconds or 'YYYY-MM-DD HH:MM:SS' UTC).
+        #[arg(long, conflicts_with = "from_checkpoint")]
+        from_time: Option<String>,
+        /// Start at the first record at or after this checkpoint (OFFSET@FILE_INDEX).
+        #[arg(long)]
+        from_checkpoint: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: RecordFormat,
+    },
+    /// Print the stored data range: the oldest and newest records.
+    Range {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: RangeFormat,
+    },
+    /// Print store counters.
+    Stats {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+    },
 }
 
 fn exit_code(e: &Error) -> u8 {
     match e.kind() {
         ErrorKind::Incomplete => 3,
         ErrorKind::InvalidArgument => 2,
+        ErrorKind::Locked => 4,
+        ErrorKind::OutOfRange => 5,
         _ => 1,
     }
+}
+
+/// Parses epoch seconds or `YYYY-MM-DD HH:MM:SS` (UTC).
+fn parse_time(s: &str) -> Result<u32, Error> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u32>() {
+        return Ok(n);
+    }
+    let bad = || {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("bad time {s:?}: use epoch seconds or 'YYYY-MM-DD HH:MM:SS' (UTC)"),
+        )
+    };
+    let (date, time) = s.split_once([' ', 'T']).unwrap_or((s, "00:00:00"));
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let (&[y, m, day], &[hh, mm, ss]) = (d.as_slice(), t.as_slice()) else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 59 {
+        return Err(bad());
+    }
+    // Days from civil (proleptic Gregorian).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u32::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).map_err(|_| bad())
+}
+
+fn utc(ts: u32) -> String {
+    let days = i64::from(ts) / 86_400;
+    let secs = i64::from(ts) % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }
 
 fn write_text(out: &mut String, rec: &ChangeRecord) {
@@ -87,8 +241,8 @@ fn write_text(out: &mut String, rec: &ChangeRecord) {
     if let Some(ddl) = &rec.ddl {
         let _ = write!(out, " {}", ddl.statement.replace('\n', " "));
     }
-    let full = json::to_json(rec, false);
     if rec.op.is_dml() {
+        let full = json::to_json(rec, false);
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&full) {
             let _ = write!(out, " before={} after={}", v["before"], v["after"]);
         }
@@ -96,22 +250,25 @@ fn write_text(out: &mut String, rec: &ChangeRecord) {
     out.push('\n');
 }
 
-fn decode(
-    format: Format,
-    opts: BinlogOptions,
-    stats: bool,
-    paths: &[PathBuf],
-) -> Result<(), Error> {
-    let mut reader = BinlogReader::open(paths, opts)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    // Records are rendered straight into one large buffer, written when it fills: one copy of
-    // the output, not two.
-    const FLUSH_AT: usize = 1 << 20;
-    let mut text = String::with_capacity(FLUSH_AT + (64 << 10));
-    let mut bin: Vec<u8> = Vec::with_capacity(FLUSH_AT + (64 << 10));
-    let started = std::time::Instant::now();
-    let mut write = |buf: &[u8]| -> Result<(), Error> {
+/// Buffered record output: rendered into one large buffer, written when it fills.
+struct Output {
+    out: std::io::StdoutLock<'static>,
+    text: String,
+    bin: Vec<u8>,
+}
+
+const FLUSH_AT: usize = 1 << 20;
+
+impl Output {
+    fn new() -> Self {
+        Self {
+            out: std::io::stdout().lock(),
+            text: String::with_capacity(FLUSH_AT + (64 << 10)),
+            bin: Vec::with_capacity(FLUSH_AT + (64 << 10)),
+        }
+    }
+
+    fn raw(out: &mut std::io::StdoutLock<'static>, buf: &[u8]) -> Result<(), Error> {
         match out.write_all(buf) {
             Ok(()) => Ok(()),
             // A closed pipe (`| head`) ends the output quietly, as other tools do.
@@ -121,45 +278,64 @@ fn decode(
                 format!("cannot write output: {e}"),
             )),
         }
-    };
+    }
+
+    fn record(&mut self, format: Format, rec: &ChangeRecord, with_seq: bool) -> Result<(), Error> {
+        match format {
+            Format::Jsonl => {
+                json::push_record(&mut self.text, rec, with_seq);
+                self.text.push('\n');
+            }
+            Format::Text => write_text(&mut self.text, rec),
+            Format::Avro => {
+                let at = self.bin.len();
+                self.bin.extend_from_slice(&[0; 4]);
+                avro::write_record(&mut self.bin, rec);
+                let len = u32::try_from(self.bin.len() - at - 4).unwrap_or(u32::MAX);
+                self.bin[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            }
+        }
+        if self.text.len() >= FLUSH_AT {
+            Self::raw(&mut self.out, self.text.as_bytes())?;
+            self.text.clear();
+        }
+        if self.bin.len() >= FLUSH_AT {
+            Self::raw(&mut self.out, &self.bin)?;
+            self.bin.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), Error> {
+        Self::raw(&mut self.out, self.text.as_bytes())?;
+        Self::raw(&mut self.out, &self.bin)?;
+        match self.out.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::new(
+                ErrorKind::Io,
+                format!("cannot write output: {e}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn decode(
+    format: Format,
+    opts: BinlogOptions,
+    stats: bool,
+    paths: &[PathBuf],
+) -> Result<(), Error> {
+    let mut reader = BinlogReader::open(paths, opts)?;
+    let mut out = Output::new();
+    let started = std::time::Instant::now();
     let result = loop {
         match reader.next_record() {
-            Ok(Some(rec)) => match format {
-                Format::Jsonl => {
-                    json::push_record(&mut text, &rec, false);
-                    text.push('\n');
-                }
-                Format::Text => write_text(&mut text, &rec),
-                Format::Avro => {
-                    let at = bin.len();
-                    bin.extend_from_slice(&[0; 4]);
-                    avro::write_record(&mut bin, &rec);
-                    let len = u32::try_from(bin.len() - at - 4).unwrap_or(u32::MAX);
-                    bin[at..at + 4].copy_from_slice(&len.to_be_bytes());
-                }
-            },
+            Ok(Some(rec)) => out.record(format, &rec, false)?,
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         }
-        if text.len() >= FLUSH_AT {
-            write(text.as_bytes())?;
-            text.clear();
-        }
-        if bin.len() >= FLUSH_AT {
-            write(&bin)?;
-            bin.clear();
-        }
     };
-    write(text.as_bytes())?;
-    write(&bin)?;
-    if let Err(e) = out.flush() {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!("cannot write output: {e}"),
-            ));
-        }
-    }
+    out.finish()?;
     let s = reader.stats();
     for inc in &s.incidents {
         eprintln!("warning: {inc}");
@@ -182,6 +358,186 @@ fn decode(
         );
     }
     result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ingest_cmd(
+    store: &PathBuf,
+    databases: Option<String>,
+    tables: Option<String>,
+    types: Option<String>,
+    follow: bool,
+    sync: Sync,
+    retention: changetrack::Retention,
+    paths: &[PathBuf],
+) -> Result<(), Error> {
+    let mut filter = Filter::default();
+    if let Some(d) = databases {
+        filter = filter.with_databases(&d)?;
+    }
+    if let Some(t) = tables {
+        filter = filter.with_tables(&t)?;
+    }
+    if let Some(t) = types {
+        filter = filter.with_types(&t)?;
+    }
+    let sopts = StoreOptions {
+        sync: match sync {
+            Sync::PerBatch => SyncMode::PerBatch,
+            Sync::Never => SyncMode::Never,
+        },
+        retention,
+        ..StoreOptions::default()
+    };
+    let st = Store::open(store, sopts)?;
+    let opts = IngestOptions {
+        filter,
+        follow,
+        ..IngestOptions::default()
+    };
+    let stop: changetrack::ingest::StopFlag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot install a signal handler: {e}"),
+            )
+        })?;
+    }
+    let total: u64 = paths
+        .iter()
+        .map(|p| {
+            if p.is_dir() {
+                std::fs::read_dir(p)
+                    .map(|d| {
+                        d.filter_map(|e| e.ok()?.metadata().ok())
+                            .map(|m| m.len())
+                            .sum()
+                    })
+                    .unwrap_or(0)
+            } else {
+                std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum();
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut progress = |p: IngestProgress| {
+        if let Some(b) = &bar {
+            b.set_position(p.bytes);
+            b.set_message(format!("{} records", p.records));
+        }
+    };
+    let s = changetrack::ingest(&st, paths, &opts, Some(&stop), &mut progress)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let pos = s.position.as_ref().map_or_else(
+        || "none".to_owned(),
+        |p| format!("{}@{} ({})", p.offset, p.file_index, p.file_name),
+    );
+    println!(
+        "ingested {} transactions, {} records, {} bytes in {:.3}s ({:.0} records/s, {:.1} MB/s); resume position {pos}{}",
+        s.transactions,
+        s.records,
+        s.bytes,
+        secs,
+        s.records as f64 / secs,
+        s.bytes as f64 / secs / 1e6,
+        if s.incomplete_tail { "; stopped at a partial event" } else { "" }
+    );
+    Ok(())
+}
+
+fn open_reader(store: &PathBuf) -> Result<Store, Error> {
+    let st = Store::open(
+        store,
+        StoreOptions {
+            read_only: true,
+            ..StoreOptions::default()
+        },
+    )?;
+    st.refresh()?;
+    Ok(st)
+}
+
+fn dump(store: &PathBuf, from: ReadFrom, format: RecordFormat) -> Result<(), Error> {
+    let st = open_reader(store)?;
+    let mut out = Output::new();
+    let fmt = match format {
+        RecordFormat::Jsonl => Format::Jsonl,
+        RecordFormat::Avro => Format::Avro,
+    };
+    for rec in st.iter(from)? {
+        out.record(fmt, &rec?, true)?;
+    }
+    out.finish()
+}
+
+fn range(store: &PathBuf, format: RangeFormat) -> Result<(), Error> {
+    let st = open_reader(store)?;
+    let r = st.data_range()?;
+    match (format, r) {
+        (RangeFormat::Text, None) => println!("the store is empty"),
+        (RangeFormat::Jsonl, None) => println!("{{\"oldest\":null,\"newest\":null}}"),
+        (RangeFormat::Text, Some(r)) => {
+            for (name, e) in [("oldest", &r.oldest), ("newest", &r.newest)] {
+                println!(
+                    "{name}: seq {} checkpoint {} time {} ({} UTC)",
+                    e.seq,
+                    e.checkpoint,
+                    e.timestamp,
+                    utc(e.timestamp)
+                );
+            }
+        }
+        (RangeFormat::Jsonl, Some(r)) => {
+            let end = |e: &changetrack::store::RangeEnd| {
+                format!(
+                    "{{\"seq\":{},\"checkpoint\":\"{}\",\"timestamp\":{}}}",
+                    e.seq, e.checkpoint, e.timestamp
+                )
+            };
+            println!(
+                "{{\"oldest\":{},\"newest\":{}}}",
+                end(&r.oldest),
+                end(&r.newest)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn stats(store: &PathBuf) -> Result<(), Error> {
+    let st = open_reader(store)?;
+    let s = st.stats()?;
+    println!("records:      {}", s.records);
+    println!("record bytes: {}", s.record_bytes);
+    println!("disk bytes:   {}", s.disk_bytes);
+    println!("seq range:    {}..{}", s.oldest_seq, s.last_seq);
+    println!("tables:       {}", s.tables);
+    match &s.source {
+        Some(p) => println!(
+            "resume at:    {}@{} ({})",
+            p.offset, p.file_index, p.file_name
+        ),
+        None => println!("resume at:    (nothing ingested)"),
+    }
+    if let Some(r) = st.data_range()? {
+        println!("data range:   {r}");
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -227,6 +583,42 @@ fn main() -> ExitCode {
             };
             decode(format, opts, stats, &paths)
         }
+        Command::Ingest {
+            store,
+            databases,
+            tables,
+            types,
+            follow,
+            sync,
+            retain_seconds,
+            retain_bytes,
+            paths,
+        } => {
+            let retention = changetrack::Retention {
+                max_age: retain_seconds.map(std::time::Duration::from_secs),
+                max_bytes: retain_bytes,
+            };
+            ingest_cmd(
+                &store, databases, tables, types, follow, sync, retention, &paths,
+            )
+        }
+        Command::Dump {
+            store,
+            from_seq,
+            from_time,
+            from_checkpoint,
+            format,
+        } => (|| {
+            let from = match (from_seq, from_time, from_checkpoint) {
+                (Some(s), _, _) => ReadFrom::Seq(s),
+                (_, Some(t), _) => ReadFrom::Timestamp(parse_time(&t)?),
+                (_, _, Some(c)) => ReadFrom::Checkpoint(c.parse::<Checkpoint>()?),
+                _ => ReadFrom::Earliest,
+            };
+            dump(&store, from, format)
+        })(),
+        Command::Range { store, format } => range(&store, format),
+        Command::Stats { store } => stats(&store),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -234,5 +626,19 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("0").unwrap(), 0);
+        assert_eq!(parse_time("2038-01-19 03:14:07").unwrap(), 2_147_483_647);
+        assert_eq!(parse_time("2000-02-29 00:00:00").unwrap(), 951_782_400);
+        assert!(parse_time("2000-13-01 00:00:00").is_err());
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
     }
 }

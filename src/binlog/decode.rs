@@ -250,6 +250,13 @@ impl Decoder {
         self.alg = ChecksumAlg::None;
     }
 
+    /// Where the oldest prepared-but-unresolved XA transaction starts: a resume point must not
+    /// be later, or its rows would be lost.
+    #[must_use]
+    pub fn pending_xa_start(&self) -> Option<Checkpoint> {
+        self.pending_xa.values().map(|p| p.start).min()
+    }
+
     /// Whether finished records are waiting.
     #[must_use]
     pub fn has_output(&self) -> bool {
@@ -435,13 +442,16 @@ impl Decoder {
                 if self.txn.is_none() && self.stmt_start.is_none() {
                     self.stmt_start = Some(pos.start);
                 }
-                let tme: TableMapEvent<'_> = parse(&fde, h, body, "TABLE_MAP")?;
-                let schema = table_schema(&tme)?;
-                if self.tables.len() > self.opts.max_table_maps {
-                    // Bounded memory: a stream that never ends a statement cannot grow this.
-                    self.tables.clear();
+                let phl = fde.get_event_type_header_length(EventType::TABLE_MAP_EVENT);
+                if self.tables.get_same(body, phl).is_none() {
+                    let tme: TableMapEvent<'_> = parse(&fde, h, body, "TABLE_MAP")?;
+                    let schema = table_schema(&tme, body, phl)?;
+                    if self.tables.len() > self.opts.max_table_maps {
+                        // Bounded memory: a stream that never ends a statement cannot grow this.
+                        self.tables.clear();
+                    }
+                    self.tables.insert(schema, body);
                 }
-                self.tables.insert(schema);
             }
             23..=25 | 30..=32 | 39 => self.on_rows(h, body, pos, None)?,
             mariadb::WRITE_ROWS_COMPRESSED_V1..=mariadb::DELETE_ROWS_COMPRESSED => {

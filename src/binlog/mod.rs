@@ -95,6 +95,8 @@ pub struct BinlogReader {
     done: bool,
     /// Bytes of the first file, when given in memory.
     preloaded: Option<FileBytes>,
+    /// The inputs as given (for `refresh`).
+    inputs: Vec<PathBuf>,
 }
 
 impl BinlogReader {
@@ -105,7 +107,9 @@ impl BinlogReader {
     pub fn open(inputs: &[PathBuf], opts: BinlogOptions) -> Result<Self> {
         opts.validate()?;
         let files = files::resolve_inputs(inputs)?;
-        Ok(Self::from_files(files, opts))
+        let mut r = Self::from_files(files, opts);
+        r.inputs = inputs.to_vec();
+        Ok(r)
     }
 
     /// A reader over already-resolved files.
@@ -121,6 +125,7 @@ impl BinlogReader {
             offset: 0,
             done: false,
             preloaded: None,
+            inputs: Vec::new(),
         }
     }
 
@@ -141,6 +146,113 @@ impl BinlogReader {
         );
         r.preloaded = Some(FileBytes::Owned(bytes));
         r
+    }
+
+    /// Positions the reader at `offset` of the `file`-th input file (a transaction boundary
+    /// from an earlier run). The file's FORMAT_DESCRIPTION event is read first.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a file number past the list or an offset inside the header;
+    /// errors opening or framing the file.
+    pub fn start_at(&mut self, file: usize, offset: u64) -> Result<()> {
+        let f = self
+            .files
+            .get(file)
+            .ok_or_else(|| Error::invalid("start file is not in the input list"))?
+            .clone();
+        self.cur = file;
+        self.done = false;
+        let bytes = match self.preloaded.take() {
+            Some(b) if file == 0 => b,
+            _ => files::open_file(&f.path, self.opts.max_inflated_file)
+                .map_err(|e| e.in_file(&f.path))?,
+        };
+        check_magic(bytes.as_slice()).map_err(|e| e.in_file(&f.path))?;
+        self.decoder.start_file(f.index);
+        let start = frame::MAGIC.len() as u64;
+        match frame::frame_at(
+            bytes.as_slice(),
+            start,
+            self.decoder.checksum_alg(),
+            self.opts.max_event_size,
+        )
+        .map_err(|e| e.in_file(&f.path))?
+        {
+            Framed::Event(ev) if ev.header.type_code == frame::FORMAT_DESCRIPTION => {
+                let end = ev.end();
+                self.decoder.feed(&ev).map_err(|e| e.in_file(&f.path))?;
+                if offset < end {
+                    self.offset = end;
+                    self.bytes = Some(bytes);
+                    return if offset <= start {
+                        Ok(())
+                    } else {
+                        Err(Error::invalid(
+                            "resume offset is inside the format description event",
+                        ))
+                    };
+                }
+            }
+            _ => {
+                return Err(Error::corruption(
+                    "the file does not start with a FORMAT_DESCRIPTION event",
+                )
+                .in_file(&f.path)
+                .at_offset(start));
+            }
+        }
+        self.bytes = Some(bytes);
+        self.offset = offset;
+        Ok(())
+    }
+
+    /// Looks for more input: re-maps the current file if it grew, and adds files that appeared
+    /// in the input directories since. Returns whether there is anything new to read.
+    ///
+    /// # Errors
+    /// Errors listing the directories or opening the file.
+    pub fn refresh(&mut self) -> Result<bool> {
+        let mut more = false;
+        if let Some(f) = self.files.get(self.cur) {
+            let len = std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+            let mapped = self.bytes.as_ref().map_or(0, |b| b.as_slice().len() as u64);
+            if len > mapped && self.bytes.is_some() {
+                self.bytes = Some(
+                    files::open_file(&f.path, self.opts.max_inflated_file)
+                        .map_err(|e| e.in_file(&f.path))?,
+                );
+                more = true;
+            }
+        }
+        if !self.inputs.is_empty() {
+            let files = files::resolve_inputs(&self.inputs)?;
+            let known: std::collections::HashSet<_> =
+                self.files.iter().map(|f| f.path.clone()).collect();
+            for f in files {
+                if !known.contains(&f.path) && self.files.last().is_none_or(|l| f.index > l.index) {
+                    self.files.push(f);
+                    more = true;
+                }
+            }
+        }
+        if more {
+            self.done = false;
+        }
+        Ok(more)
+    }
+
+    /// Whether the reader is positioned at the end of a completely read file that has a
+    /// successor (so the successor can be started).
+    fn at_file_end(&self) -> bool {
+        self.bytes
+            .as_ref()
+            .is_some_and(|b| b.as_slice().len() as u64 == self.offset)
+    }
+
+    /// The decoder's statistics and state.
+    #[must_use]
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
     }
 
     /// The files this reader reads, in order.
@@ -185,6 +297,8 @@ impl BinlogReader {
         }
         match self.fill() {
             Ok(()) => Ok(self.decoder.pop()),
+            // After any error the reader yields nothing more; a cut tail can be read again
+            // once the file has grown (`refresh` re-arms the reader).
             Err(e) => {
                 self.done = true;
                 Err(self.locate(e))
@@ -242,13 +356,19 @@ impl BinlogReader {
                         self.done = true;
                         return Ok(());
                     }
+                    debug_assert!(self.at_file_end());
                     self.bytes = None;
                     self.cur += 1;
                     self.offset = 0;
                     // Files are read in the order given (or the index's); a ROTATE that names a
                     // different next file means the list has a gap or is out of order.
-                    if let (Some(want), Some(next)) = (self.decoder.take_rotate(), self.files.get(self.cur)) {
-                        let name = next.path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    if let (Some(want), Some(next)) =
+                        (self.decoder.take_rotate(), self.files.get(self.cur))
+                    {
+                        let name = next
+                            .path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned());
                         if name.as_deref() != Some(want.as_str()) {
                             tracing::warn!(
                                 "ROTATE names {want} as the next binlog, but the next input is {}",

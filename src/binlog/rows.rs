@@ -34,6 +34,10 @@ impl<'a> Cursor<'a> {
         Ok(src.slice(start..self.pos))
     }
 
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self
             .pos
@@ -611,6 +615,7 @@ pub(crate) fn decode_rows(
     let mut c = Cursor::new(rows_data);
     let none = || Error::corruption("rows event without a column bitmap");
     while !c.is_empty() {
+        let before_row = c.offset();
         match kind {
             RowsKind::Write => {
                 let after = read_image(
@@ -678,6 +683,10 @@ pub(crate) fn decode_rows(
                 )?;
                 emit((Some(before), Some(after)))?;
             }
+        }
+        // A row image that takes no bytes (no columns in the image) would repeat forever.
+        if c.offset() == before_row {
+            return Err(Error::corruption("rows event has an empty row image"));
         }
     }
     Ok(())

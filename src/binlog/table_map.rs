@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mysql_common::binlog::events::{OptionalMetadataField, TableMapEvent};
+use mysql_common::binlog::events::TableMapEvent;
 use mysql_common::constants::ColumnType;
 
+use crate::binlog::rows::Cursor;
 use crate::error::{Error, Result};
 use crate::record::charset::charset_of_collation;
 use crate::record::{ColumnKind, Field, TableInfo};
@@ -87,26 +88,43 @@ pub(crate) struct TableSchema {
     pub(crate) json_columns: usize,
 }
 
-/// table id -> schema, for the current binlog file.
+/// table id -> schema, for the current binlog file, with the raw TABLE_MAP body it came from:
+/// the server repeats the same TABLE_MAP before every statement, and an identical body is not
+/// parsed again.
 #[derive(Default, Debug)]
 pub(crate) struct TableMapCache {
-    tables: HashMap<u64, Arc<TableSchema>>,
+    tables: HashMap<u64, (Vec<u8>, Arc<TableSchema>)>,
 }
 
 impl TableMapCache {
     pub(crate) fn get(&self, table_id: u64) -> Option<&Arc<TableSchema>> {
-        self.tables.get(&table_id)
+        self.tables.get(&table_id).map(|(_, s)| s)
     }
 
-    /// Adds a table map; an identical one already cached is kept (sharing its `Arc<TableInfo>`).
-    pub(crate) fn insert(&mut self, schema: TableSchema) -> Arc<TableSchema> {
-        if let Some(old) = self.tables.get(&schema.table_id) {
+    /// The cached schema whose TABLE_MAP body is exactly `body`.
+    pub(crate) fn get_same(&self, body: &[u8], post_header_len: u8) -> Option<&Arc<TableSchema>> {
+        let id_len = if post_header_len == 6 { 4 } else { 6 };
+        let id = crate::binlog::rows::le(body.get(..id_len)?);
+        self.tables
+            .get(&id)
+            .filter(|(b, _)| b.as_slice() == body)
+            .map(|(_, s)| s)
+    }
+
+    /// Adds a table map parsed from `body`; an identical schema already cached is kept
+    /// (sharing its `Arc<TableInfo>`).
+    pub(crate) fn insert(&mut self, schema: TableSchema, body: &[u8]) -> Arc<TableSchema> {
+        if let Some((_, old)) = self.tables.get(&schema.table_id) {
             if old.info == schema.info && old.decoders == schema.decoders {
-                return Arc::clone(old);
+                let old = Arc::clone(old);
+                self.tables
+                    .insert(schema.table_id, (body.to_vec(), Arc::clone(&old)));
+                return old;
             }
         }
         let schema = Arc::new(schema);
-        self.tables.insert(schema.table_id, Arc::clone(&schema));
+        self.tables
+            .insert(schema.table_id, (body.to_vec(), Arc::clone(&schema)));
         schema
     }
 
@@ -132,98 +150,127 @@ struct OptionalMeta {
     has_pk_info: bool,
 }
 
-fn expand_default_charset(
-    default: u16,
-    non_default: impl Iterator<Item = std::io::Result<(u64, u16)>>,
-    count: usize,
-) -> std::io::Result<Vec<u16>> {
-    let mut out = vec![default; count];
-    for item in non_default {
-        let (idx, cs) = item?;
-        if let Some(slot) = usize::try_from(idx).ok().and_then(|i| out.get_mut(i)) {
-            *slot = cs;
-        }
-    }
-    Ok(out)
+/// Locates the optional metadata in a TABLE_MAP body: everything after the null bitmap.
+fn optional_metadata(body: &[u8], post_header_len: u8) -> Result<&[u8]> {
+    let mut c = Cursor::new(body);
+    c.take(if post_header_len == 6 { 4 } else { 6 })?;
+    c.take(2)?;
+    let db = usize::from(c.u8()?);
+    c.take(db + 1)?;
+    let t = usize::from(c.u8()?);
+    c.take(t + 1)?;
+    let n =
+        usize::try_from(c.lenenc()?).map_err(|_| Error::corruption("TABLE_MAP column count"))?;
+    c.take(n)?;
+    let meta =
+        usize::try_from(c.lenenc()?).map_err(|_| Error::corruption("TABLE_MAP metadata length"))?;
+    c.take(meta)?;
+    c.take(n.div_ceil(8))?;
+    Ok(c.rest())
 }
 
-fn read_optional_meta(tme: &TableMapEvent<'_>, n_char: usize, n_enum_set: usize) -> OptionalMeta {
+fn lenenc_usize(c: &mut Cursor<'_>) -> Result<usize> {
+    usize::try_from(c.lenenc()?).map_err(|_| Error::corruption("optional metadata length"))
+}
+
+fn read_charsets(v: &[u8], default_form: bool, count: usize) -> Result<Vec<u16>> {
+    let mut c = Cursor::new(v);
+    if default_form {
+        let default = c.lenenc()? as u16;
+        let mut out = vec![default; count];
+        while !c.is_empty() {
+            let idx = lenenc_usize(&mut c)?;
+            let cs = c.lenenc()? as u16;
+            if let Some(slot) = out.get_mut(idx) {
+                *slot = cs;
+            }
+        }
+        Ok(out)
+    } else {
+        let mut out = Vec::with_capacity(count.min(v.len()));
+        while !c.is_empty() {
+            out.push(c.lenenc()? as u16);
+        }
+        Ok(out)
+    }
+}
+
+/// Per ENUM (or SET) column: its member labels. Counts are checked against the bytes present,
+/// so a malformed count cannot make us allocate.
+fn read_str_values(v: &[u8]) -> Result<Vec<Vec<Vec<u8>>>> {
+    let mut c = Cursor::new(v);
+    let mut cols = Vec::new();
+    while !c.is_empty() {
+        let n = lenenc_usize(&mut c)?;
+        if n > v.len() {
+            return Err(Error::corruption(
+                "ENUM/SET member count larger than the metadata",
+            ));
+        }
+        let mut labels = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = lenenc_usize(&mut c)?;
+            labels.push(c.take(len)?.to_vec());
+        }
+        cols.push(labels);
+    }
+    Ok(cols)
+}
+
+/// Parses TABLE_MAP optional metadata (TLV fields). Unknown fields are skipped; a malformed
+/// field stops the parse and keeps what was read (everything in it is optional).
+fn read_optional_meta(bytes: &[u8], n_char: usize, n_enum_set: usize) -> OptionalMeta {
     let mut m = OptionalMeta::default();
-    for field in tme.iter_optional_meta() {
-        // Unknown or malformed optional metadata: keep what was read so far. Everything in it
-        // is optional; the decoder falls back to "unknown".
-        let Ok(field) = field else { break };
-        match field {
-            OptionalMetadataField::Signedness(bits) => {
-                m.signedness = Some(bits.iter().by_vals().collect());
-            }
-            OptionalMetadataField::DefaultCharset(dc) => {
-                let it = dc
-                    .iter_non_default()
-                    .map(|r| r.map(|x| (x.column_index(), x.charset())));
-                m.charsets = expand_default_charset(dc.default_charset(), it, n_char).ok();
-            }
-            OptionalMetadataField::ColumnCharset(cc) => {
-                m.charsets = cc
-                    .iter_charsets()
-                    .collect::<std::io::Result<Vec<u16>>>()
-                    .ok();
-            }
-            OptionalMetadataField::EnumAndSetDefaultCharset(dc) => {
-                let it = dc
-                    .iter_non_default()
-                    .map(|r| r.map(|x| (x.column_index(), x.charset())));
-                m.enum_set_charsets =
-                    expand_default_charset(dc.default_charset(), it, n_enum_set).ok();
-            }
-            OptionalMetadataField::EnumAndSetColumnCharset(cc) => {
-                m.enum_set_charsets = cc
-                    .iter_charsets()
-                    .collect::<std::io::Result<Vec<u16>>>()
-                    .ok();
-            }
-            OptionalMetadataField::ColumnName(names) => {
-                m.names = names
-                    .iter_names()
-                    .map(|n| n.map(|n| String::from_utf8_lossy(n.name_raw()).into_owned()))
-                    .collect::<std::io::Result<Vec<String>>>()
-                    .ok();
-            }
-            OptionalMetadataField::EnumStrValue(values) => {
-                for v in values.iter_values() {
-                    let Ok(v) = v else { break };
-                    m.enum_values
-                        .push(v.values().iter().map(|x| x.value_raw().to_vec()).collect());
+    let mut c = Cursor::new(bytes);
+    while !c.is_empty() {
+        let parsed = (|| -> Result<()> {
+            let ty = c.u8()?;
+            let len = lenenc_usize(&mut c)?;
+            let v = c.take(len)?;
+            match ty {
+                1 => {
+                    m.signedness = Some(
+                        (0..v.len() * 8)
+                            .map(|i| v.get(i / 8).is_some_and(|b| b & (0x80 >> (i % 8)) != 0))
+                            .collect(),
+                    );
                 }
-            }
-            OptionalMetadataField::SetStrValue(values) => {
-                for v in values.iter_values() {
-                    let Ok(v) = v else { break };
-                    m.set_values
-                        .push(v.values().iter().map(|x| x.value_raw().to_vec()).collect());
+                2 => m.charsets = Some(read_charsets(v, true, n_char)?),
+                3 => m.charsets = Some(read_charsets(v, false, n_char)?),
+                4 => {
+                    let mut nc = Cursor::new(v);
+                    let mut names = Vec::new();
+                    while !nc.is_empty() {
+                        let l = lenenc_usize(&mut nc)?;
+                        names.push(String::from_utf8_lossy(nc.take(l)?).into_owned());
+                    }
+                    m.names = Some(names);
                 }
-            }
-            OptionalMetadataField::SimplePrimaryKey(pk) => {
-                m.has_pk_info = true;
-                for idx in pk.iter_indexes() {
-                    let Ok(idx) = idx else { break };
-                    if let Ok(i) = usize::try_from(idx) {
-                        m.primary_key.push(i);
+                5 => m.set_values = read_str_values(v)?,
+                6 => m.enum_values = read_str_values(v)?,
+                8 => {
+                    m.has_pk_info = true;
+                    let mut pc = Cursor::new(v);
+                    while !pc.is_empty() {
+                        m.primary_key.push(lenenc_usize(&mut pc)?);
                     }
                 }
-            }
-            OptionalMetadataField::PrimaryKeyWithPrefix(pk) => {
-                m.has_pk_info = true;
-                for key in pk.iter_keys() {
-                    let Ok(key) = key else { break };
-                    if let Ok(i) = usize::try_from(key.column_index()) {
-                        m.primary_key.push(i);
+                9 => {
+                    m.has_pk_info = true;
+                    let mut pc = Cursor::new(v);
+                    while !pc.is_empty() {
+                        m.primary_key.push(lenenc_usize(&mut pc)?);
+                        pc.lenenc()?;
                     }
                 }
+                10 => m.enum_set_charsets = Some(read_charsets(v, true, n_enum_set)?),
+                11 => m.enum_set_charsets = Some(read_charsets(v, false, n_enum_set)?),
+                _ => {}
             }
-            OptionalMetadataField::GeometryType(_)
-            | OptionalMetadataField::ColumnVisibility(_)
-            | OptionalMetadataField::Dimensionality(_) => {}
+            Ok(())
+        })();
+        if parsed.is_err() {
+            break;
         }
     }
     m
@@ -241,7 +288,11 @@ fn bad_meta(col: usize, what: &str) -> Error {
 }
 
 /// Builds the schema of a TABLE_MAP event.
-pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
+pub(crate) fn table_schema(
+    tme: &TableMapEvent<'_>,
+    body: &[u8],
+    post_header_len: u8,
+) -> Result<TableSchema> {
     let ncols = usize::try_from(tme.columns_count())
         .map_err(|_| Error::corruption("TABLE_MAP column count overflows"))?;
     // First pass: raw and real types, to size the optional metadata arrays.
@@ -273,7 +324,11 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
         .iter()
         .filter(|(_, real, _)| real.is_enum_or_set_type())
         .count();
-    let opt = read_optional_meta(tme, n_char, n_enum_set);
+    let opt = read_optional_meta(
+        optional_metadata(body, post_header_len)?,
+        n_char,
+        n_enum_set,
+    );
 
     let null_bits = tme.null_bitmask();
     let names_missing = opt.names.as_ref().is_none_or(|n| n.len() != ncols);
@@ -439,19 +494,19 @@ pub(crate) fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema> {
                         ColumnType::MYSQL_TYPE_TIME2 => (
                             ColumnDecoder::Time2 { fsp },
                             ColumnKind::Time,
-                            19,
+                            11,
                             format!("time{suffix}"),
                         ),
                         ColumnType::MYSQL_TYPE_DATETIME2 => (
                             ColumnDecoder::DateTime2 { fsp },
                             ColumnKind::DateTime,
-                            18,
+                            12,
                             format!("datetime{suffix}"),
                         ),
                         _ => (
                             ColumnDecoder::Timestamp2 { fsp },
                             ColumnKind::Timestamp,
-                            17,
+                            7,
                             format!("timestamp{suffix}"),
                         ),
                     }

@@ -6,6 +6,7 @@
 
 pub mod avro;
 pub(crate) mod charset;
+pub mod codec;
 pub mod json;
 
 use std::fmt;
@@ -245,6 +246,12 @@ impl Decimal {
         d.raw[..len].copy_from_slice(&raw[..len]);
         d.len = len as u8;
         Ok(d)
+    }
+
+    /// MySQL's binary form.
+    #[must_use]
+    pub fn raw(&self) -> &[u8] {
+        self.raw.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     /// The column's precision (total digits).

@@ -1,0 +1,383 @@
+//! Ingestion: binlog files -> decode -> filter -> store, resumable and exact.
+//!
+//! Source transactions are appended whole: a transaction's records, the index entries and the
+//! resume position after it go into one atomic batch (several small transactions may share a
+//! batch; a large one is written in invisible chunks, see `store::TxnWriter`). A crash at any
+//! moment therefore leaves the store at a transaction boundary, and a restart resumes exactly
+//! after the last stored transaction.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::binlog::{BinlogOptions, BinlogReader};
+use crate::error::{ErrorKind, Result};
+use crate::filter::Filter;
+use crate::record::{ChangeRecord, Checkpoint, Op};
+use crate::store::{SourcePosition, Store, TxnWriter};
+
+/// Options of [`ingest`].
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// What is tracked. Default: everything.
+    pub filter: Filter,
+    /// Binlog reading limits.
+    pub binlog: BinlogOptions,
+    /// Keep tailing the inputs for new events and files instead of stopping at the end.
+    pub follow: bool,
+    /// How often to look for new bytes when following. Default: 2 ms.
+    pub poll_interval: Duration,
+    /// Commit a batch once it holds this many records (several small source transactions share
+    /// one atomic batch). Default: 20 000.
+    pub batch_records: usize,
+    /// Commit a batch at least this often while records keep coming. Default: 5 ms.
+    pub batch_latency: Duration,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            filter: Filter::default(),
+            binlog: BinlogOptions::default(),
+            follow: false,
+            poll_interval: Duration::from_millis(2),
+            batch_records: 20_000,
+            batch_latency: Duration::from_millis(5),
+        }
+    }
+}
+
+/// What an ingestion run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Source transactions read (committed ones, including those that stored nothing).
+    pub transactions: u64,
+    /// Records appended.
+    pub records: u64,
+    /// Binlog bytes read.
+    pub bytes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Where the run stopped: the stored resume position.
+    pub position: Option<SourcePosition>,
+    /// Records skipped because an earlier run had stored them.
+    pub skipped_stored: u64,
+    /// The run stopped at a partial last event (the file is still being written).
+    pub incomplete_tail: bool,
+}
+
+/// Progress callback data.
+#[derive(Clone, Copy, Debug)]
+pub struct IngestProgress {
+    /// Binlog bytes read so far.
+    pub bytes: u64,
+    /// Records appended so far.
+    pub records: u64,
+}
+
+/// A stop flag for [`ingest`] in follow mode (e.g. set from a signal handler thread).
+pub type StopFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+struct Batch<'a> {
+    writer: Option<TxnWriter<'a>>,
+    /// Records of the open source transaction not yet pushed (held until the transaction shows
+    /// a tracked record, so empty transactions store nothing).
+    open: Vec<ChangeRecord>,
+    open_has_tracked: bool,
+    in_txn: bool,
+    /// The writer holds part of a large transaction that has not committed yet: the batch
+    /// cannot be committed before that transaction ends.
+    partial: bool,
+    records: u64,
+    started: Option<Instant>,
+    /// The resume position after the last complete transaction in the batch.
+    position: Option<SourcePosition>,
+}
+
+/// Ingests binlog files (or directories) into `store`, resuming from its stored position.
+///
+/// # Errors
+/// A typed error naming the file and offset for bad input (everything before it stays stored);
+/// store errors.
+pub fn ingest(
+    store: &Store,
+    inputs: &[PathBuf],
+    opts: &IngestOptions,
+    stop: Option<&StopFlag>,
+    progress: &mut dyn FnMut(IngestProgress),
+) -> Result<IngestStats> {
+    let started = Instant::now();
+    let mut reader = BinlogReader::open(inputs, opts.binlog.clone())?;
+    let resume = store.source_position()?;
+    let stored_through = resume
+        .as_ref()
+        .map_or(Checkpoint::default(), |p| p.stored_through);
+    if let Some(pos) = &resume {
+        let files = reader.files();
+        match files.iter().position(|f| f.index == pos.file_index) {
+            Some(i) => reader.start_at(i, pos.offset)?,
+            None if files.iter().all(|f| f.index < pos.file_index) => {
+                // Everything given was ingested before.
+                let mut stats = IngestStats {
+                    position: Some(pos.clone()),
+                    ..IngestStats::default()
+                };
+                stats.elapsed = started.elapsed();
+                if !opts.follow {
+                    return Ok(stats);
+                }
+            }
+            None => {
+                let first = files
+                    .iter()
+                    .position(|f| f.index > pos.file_index)
+                    .unwrap_or(0);
+                if let Some(f) = files.get(first) {
+                    tracing::warn!(
+                        "the stored position is in file {} ({}), which is not among the inputs; starting at {}",
+                        pos.file_index,
+                        pos.file_name,
+                        f.path.display()
+                    );
+                }
+                reader.start_at(first, 4)?;
+            }
+        }
+    }
+    let mut stats = IngestStats {
+        position: resume.clone(),
+        ..IngestStats::default()
+    };
+    let mut batch = Batch {
+        writer: None,
+        open: Vec::new(),
+        open_has_tracked: false,
+        in_txn: false,
+        partial: false,
+        records: 0,
+        started: None,
+        position: resume,
+    };
+    let mut last_progress = Instant::now();
+    loop {
+        if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+            break;
+        }
+        match reader.next_record() {
+            Ok(Some(rec)) => {
+                if rec.checkpoint <= stored_through && stored_through != Checkpoint::default() {
+                    stats.skipped_stored += 1;
+                    continue;
+                }
+                let boundary = handle_record(store, opts, &mut batch, rec, &mut stats)?;
+                if boundary {
+                    stats.transactions += 1;
+                    batch.position = Some(position_after(&reader, stored_through));
+                    let due = batch.records >= opts.batch_records as u64
+                        || batch
+                            .started
+                            .is_some_and(|t| t.elapsed() >= opts.batch_latency);
+                    if due {
+                        commit(store, &mut batch, &mut stats)?;
+                    }
+                }
+                if last_progress.elapsed() >= Duration::from_millis(100) {
+                    progress(IngestProgress {
+                        bytes: reader.stats().bytes,
+                        records: stats.records + batch.records,
+                    });
+                    last_progress = Instant::now();
+                }
+            }
+            Ok(None) => {
+                // End of the input for now: make everything complete visible.
+                commit(store, &mut batch, &mut stats)?;
+                if !opts.follow {
+                    break;
+                }
+                wait_for_more(&mut reader, opts)?;
+            }
+            Err(e) if e.kind() == ErrorKind::Incomplete => {
+                commit(store, &mut batch, &mut stats)?;
+                if !opts.follow {
+                    stats.incomplete_tail = true;
+                    tracing::info!("stopped at a partial event: {e}");
+                    break;
+                }
+                wait_for_more(&mut reader, opts)?;
+            }
+            Err(e) => {
+                // Bad input: what came before is committed; the open transaction is not.
+                commit(store, &mut batch, &mut stats)?;
+                return Err(e);
+            }
+        }
+    }
+    commit(store, &mut batch, &mut stats)?;
+    stats.bytes = reader.stats().bytes;
+    stats.elapsed = started.elapsed();
+    stats.position = store.source_position()?;
+    progress(IngestProgress {
+        bytes: stats.bytes,
+        records: stats.records,
+    });
+    Ok(stats)
+}
+
+/// The resume position after the transaction just completed: the reader's position (the end
+/// of the event that committed it), or the start of a prepared XA transaction still waiting
+/// for its outcome, whichever is earlier.
+fn position_after(reader: &BinlogReader, prev_through: Checkpoint) -> SourcePosition {
+    let pos = reader.position();
+    let (file_name, file_index, offset) = match &pos {
+        Some(p) => (
+            p.file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            p.file_index,
+            p.offset,
+        ),
+        None => (String::new(), 0, 0),
+    };
+    let here = Checkpoint::new(file_index, offset);
+    let stored_through = here.max(prev_through);
+    match reader.decoder().pending_xa_start() {
+        Some(xa) if xa < here => {
+            let name = reader
+                .files()
+                .iter()
+                .find(|f| f.index == xa.file_index)
+                .and_then(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or(file_name);
+            SourcePosition {
+                file_name: name,
+                file_index: xa.file_index,
+                offset: xa.offset,
+                stored_through,
+            }
+        }
+        _ => SourcePosition {
+            file_name,
+            file_index,
+            offset,
+            stored_through,
+        },
+    }
+}
+
+fn wait_for_more(reader: &mut BinlogReader, opts: &IngestOptions) -> Result<()> {
+    std::thread::sleep(opts.poll_interval);
+    reader.refresh()?;
+    Ok(())
+}
+
+/// Adds a record to the batch. Returns true when it closes a source transaction.
+fn handle_record<'a>(
+    store: &'a Store,
+    opts: &IngestOptions,
+    batch: &mut Batch<'a>,
+    rec: ChangeRecord,
+    stats: &mut IngestStats,
+) -> Result<bool> {
+    match rec.op {
+        Op::Begin => {
+            if batch.partial {
+                // The large transaction in the writer never committed (the source cut it off):
+                // its invisible chunks are abandoned (overwritten, or removed on reopen).
+                tracing::warn!("a transaction ended without COMMIT; its records are dropped");
+                batch.writer = None;
+                batch.partial = false;
+                batch.records = 0;
+            }
+            batch.in_txn = true;
+            batch.open.clear();
+            batch.open_has_tracked = false;
+            batch.open.push(rec);
+            Ok(false)
+        }
+        Op::Commit => {
+            if batch.open_has_tracked {
+                batch.open.push(rec);
+                flush_open(store, batch, stats)?;
+            }
+            batch.open.clear();
+            batch.in_txn = false;
+            batch.open_has_tracked = false;
+            batch.partial = false;
+            Ok(true)
+        }
+        _ => {
+            let tracked = opts.filter.matches(&rec);
+            if !batch.in_txn {
+                // A standalone statement (DDL): its own transaction.
+                if tracked {
+                    batch.open.clear();
+                    batch.open.push(rec);
+                    flush_open(store, batch, stats)?;
+                }
+                return Ok(true);
+            }
+            if tracked {
+                batch.open.push(rec);
+                batch.open_has_tracked = true;
+                // Large transactions: hand records to the writer as they come (it writes them in
+                // invisible chunks), keeping memory bounded.
+                if batch.open.len() >= 1024 {
+                    if !batch.partial && batch.writer.is_some() {
+                        // Commit the complete transactions before this one, so the batch holds
+                        // only the large transaction until it ends.
+                        commit(store, batch, stats)?;
+                    }
+                    batch.partial = true;
+                    flush_open(store, batch, stats)?;
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Moves the open transaction's buffered records into the batch writer.
+fn flush_open<'a>(store: &'a Store, batch: &mut Batch<'a>, _stats: &mut IngestStats) -> Result<()> {
+    if batch.writer.is_none() {
+        batch.writer = Some(store.begin()?);
+        batch.started = Some(Instant::now());
+    }
+    let Some(w) = batch.writer.as_mut() else {
+        return Ok(());
+    };
+    for r in batch.open.drain(..) {
+        if matches!(r.op, Op::Begin | Op::Ddl) {
+            w.mark_transaction_start();
+        }
+        w.push(&r)?;
+        batch.records += 1;
+    }
+    Ok(())
+}
+
+/// Commits the complete transactions in the batch with the resume position after them.
+fn commit(store: &Store, batch: &mut Batch<'_>, stats: &mut IngestStats) -> Result<()> {
+    if batch.partial {
+        // A large transaction is still open: its chunks stay invisible until it commits.
+        return Ok(());
+    }
+    let n = batch.records;
+    match batch.writer.take() {
+        Some(w) => {
+            w.commit(batch.position.as_ref())?;
+        }
+        None => {
+            if let Some(p) = &batch.position {
+                if store.source_position()?.as_ref() != Some(p) {
+                    store.set_position(p)?;
+                }
+            }
+        }
+    }
+    stats.records += n;
+    batch.records = 0;
+    batch.started = None;
+    store.trim()?;
+    Ok(())
+}

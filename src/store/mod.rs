@@ -1,0 +1,1342 @@
+//! The durable change store: an append-only log of records in RocksDB, indexed by sequence
+//! number, checkpoint and timestamp. The only module that names `rocksdb`.
+//!
+//! One writer appends whole source transactions, each in one `WriteBatch` together with the
+//! source resume position; readers see only committed transactions. Layouts: `docs/DESIGN.md`.
+
+pub mod keys;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rocksdb::{
+    ColumnFamilyDescriptor, DBRawIteratorWithThreadMode, Options, ReadOptions, WriteBatch,
+    WriteOptions, DB,
+};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::record::codec::{self, put_varint, Dictionary, Reader};
+use crate::record::{ChangeRecord, Checkpoint, TableInfo};
+use keys::*;
+
+/// Version of the on-disk format, checked on open.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// When appends reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// fsync the write-ahead log with every append: an acknowledged append survives a power
+    /// loss. Default.
+    #[default]
+    PerBatch,
+    /// Write the log without fsync: an acknowledged append survives the process being killed,
+    /// not a power loss.
+    Never,
+}
+
+/// How much history the store keeps. Trimming removes whole transactions from the oldest end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Retention {
+    /// Keep records younger than this (by record timestamp against the newest record's).
+    /// Default: no age limit.
+    pub max_age: Option<Duration>,
+    /// Keep at most about this many bytes of encoded records. Default: no size limit.
+    pub max_bytes: Option<u64>,
+}
+
+/// Options of [`Store::open`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Durability of appends. Default: [`SyncMode::PerBatch`].
+    pub sync: SyncMode,
+    /// Retention applied by [`Store::trim`] (and by ingestion after each batch). Default: keep
+    /// everything.
+    pub retention: Retention,
+    /// Open for reading only, as a RocksDB secondary instance that follows a writer in another
+    /// process ([`Store::refresh`]). Default: false.
+    pub read_only: bool,
+    /// Create the store if the directory is empty. Default: true.
+    pub create_if_missing: bool,
+    /// Records of one transaction written per batch before the transaction is split into
+    /// chunks (large transactions). Default: 10 000. Minimum: 1.
+    pub chunk_records: usize,
+    /// RocksDB write buffer (memtable) size in bytes. Default: 64 MiB. Minimum: 1 MiB.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sync: SyncMode::PerBatch,
+            retention: Retention::default(),
+            read_only: false,
+            create_if_missing: true,
+            chunk_records: 10_000,
+            write_buffer_bytes: 64 << 20,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Checks the options.
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming the bad option.
+    pub fn validate(&self) -> Result<()> {
+        if self.chunk_records == 0 {
+            return Err(Error::invalid("chunk_records must be at least 1"));
+        }
+        if self.write_buffer_bytes < 1 << 20 {
+            return Err(Error::invalid("write_buffer_bytes must be at least 1 MiB"));
+        }
+        if self.retention.max_bytes == Some(0) {
+            return Err(Error::invalid("retention max_bytes must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Where ingestion resumes: the next event to read, always at a transaction boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SourcePosition {
+    /// The binlog file name (no directory).
+    pub file_name: String,
+    /// Its file index.
+    pub file_index: u32,
+    /// The offset of the next event to read.
+    pub offset: u64,
+    /// The commit checkpoint of the last transaction stored: transactions at or before it are
+    /// already in the store (used when a resume must re-read, e.g. to recover a prepared XA).
+    pub stored_through: Checkpoint,
+}
+
+impl SourcePosition {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = vec![1u8];
+        put_varint(&mut b, self.file_name.len() as u64);
+        b.extend_from_slice(self.file_name.as_bytes());
+        put_varint(&mut b, u64::from(self.file_index));
+        put_varint(&mut b, self.offset);
+        put_varint(&mut b, u64::from(self.stored_through.file_index));
+        put_varint(&mut b, self.stored_through.offset);
+        b
+    }
+
+    fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(b);
+        if r.u8()? != 1 {
+            return Err(Error::corruption(
+                "stored source position has an unknown format",
+            ));
+        }
+        let n = usize::try_from(r.varint()?).map_err(|_| Error::corruption("source position"))?;
+        let file_name = String::from_utf8(r.take(n)?.to_vec())
+            .map_err(|_| Error::corruption("source file name"))?;
+        let file_index =
+            u32::try_from(r.varint()?).map_err(|_| Error::corruption("source file index"))?;
+        let offset = r.varint()?;
+        let st_file =
+            u32::try_from(r.varint()?).map_err(|_| Error::corruption("source position"))?;
+        let st_off = r.varint()?;
+        Ok(Self {
+            file_name,
+            file_index,
+            offset,
+            stored_through: Checkpoint::new(st_file, st_off),
+        })
+    }
+}
+
+/// The committed tail, persisted with every append.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tail {
+    /// Last committed sequence number (0: none).
+    last_seq: u64,
+    /// Oldest stored sequence number (0: none).
+    oldest_seq: u64,
+    /// Encoded bytes of the stored records.
+    bytes: u64,
+    /// Number of stored records.
+    records: u64,
+    /// Running maximum of record timestamps.
+    max_ts: u32,
+    /// Last checkpoint written to the checkpoint index.
+    last_cp: Checkpoint,
+}
+
+impl Tail {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = vec![1u8];
+        for v in [
+            self.last_seq,
+            self.oldest_seq,
+            self.bytes,
+            self.records,
+            u64::from(self.max_ts),
+        ] {
+            put_varint(&mut b, v);
+        }
+        put_varint(&mut b, u64::from(self.last_cp.file_index));
+        put_varint(&mut b, self.last_cp.offset);
+        b
+    }
+
+    fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(b);
+        if r.u8()? != 1 {
+            return Err(Error::corruption("stored tail has an unknown format"));
+        }
+        let c = |v: u64| u32::try_from(v).map_err(|_| Error::corruption("stored tail"));
+        Ok(Self {
+            last_seq: r.varint()?,
+            oldest_seq: r.varint()?,
+            bytes: r.varint()?,
+            records: r.varint()?,
+            max_ts: c(r.varint()?)?,
+            last_cp: Checkpoint::new(c(r.varint()?)?, r.varint()?),
+        })
+    }
+}
+
+/// One end of the stored data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeEnd {
+    /// Sequence number.
+    pub seq: u64,
+    /// Checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Timestamp (epoch seconds).
+    pub timestamp: u32,
+}
+
+/// The oldest and newest stored records; `None` for an empty store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataRange {
+    /// The oldest record.
+    pub oldest: RangeEnd,
+    /// The newest record.
+    pub newest: RangeEnd,
+}
+
+impl std::fmt::Display for DataRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "seq {}..{}, checkpoint {}..{}, time {}..{}",
+            self.oldest.seq,
+            self.newest.seq,
+            self.oldest.checkpoint,
+            self.newest.checkpoint,
+            self.oldest.timestamp,
+            self.newest.timestamp
+        )
+    }
+}
+
+/// Counters of a store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Records stored.
+    pub records: u64,
+    /// Encoded record bytes stored.
+    pub record_bytes: u64,
+    /// Last committed sequence number.
+    pub last_seq: u64,
+    /// Oldest stored sequence number.
+    pub oldest_seq: u64,
+    /// Tables in the dictionary.
+    pub tables: u64,
+    /// Size of the store's files on disk, in bytes.
+    pub disk_bytes: u64,
+    /// The resume position.
+    pub source: Option<SourcePosition>,
+}
+
+/// Where to start reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The oldest stored record.
+    Earliest,
+    /// The first record with this sequence number or later.
+    Seq(u64),
+    /// The first record at or after this checkpoint.
+    Checkpoint(Checkpoint),
+    /// The first record at or after this time (epoch seconds): the first record by which the
+    /// stream's timestamps have reached it.
+    Timestamp(u32),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dictionary of tables and strings.
+
+#[derive(Default)]
+struct DictInner {
+    tables: HashMap<u64, Arc<TableInfo>>,
+    table_ids: HashMap<Vec<u8>, u64>,
+    strings: HashMap<u64, Arc<str>>,
+    string_ids: HashMap<Arc<str>, u64>,
+    next_id: u64,
+}
+
+/// The dictionary as the writer sees it while encoding: new entries go into the batch too.
+struct BatchDict<'a> {
+    inner: &'a mut DictInner,
+    added: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Dictionary for BatchDict<'_> {
+    fn table_id(&mut self, table: &Arc<TableInfo>) -> u64 {
+        let mut enc = Vec::with_capacity(256);
+        codec::encode_table(&mut enc, table);
+        if let Some(&id) = self.inner.table_ids.get(&enc) {
+            return id;
+        }
+        let id = self.inner.next_id;
+        self.inner.next_id += 1;
+        self.added.push((dict_key(b't', id).to_vec(), enc.clone()));
+        self.inner.tables.insert(id, Arc::clone(table));
+        self.inner.table_ids.insert(enc, id);
+        id
+    }
+
+    fn string_id(&mut self, s: &str) -> u64 {
+        if let Some(&id) = self.inner.string_ids.get(s) {
+            return id;
+        }
+        let id = self.inner.next_id;
+        self.inner.next_id += 1;
+        self.added
+            .push((dict_key(b's', id).to_vec(), s.as_bytes().to_vec()));
+        let s: Arc<str> = Arc::from(s);
+        self.inner.strings.insert(id, Arc::clone(&s));
+        self.inner.string_ids.insert(s, id);
+        id
+    }
+
+    fn table(&self, id: u64) -> Result<Arc<TableInfo>> {
+        self.inner
+            .tables
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::corruption(format!("unknown table id {id}")))
+    }
+
+    fn string(&self, id: u64) -> Result<Arc<str>> {
+        self.inner
+            .strings
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::corruption(format!("unknown string id {id}")))
+    }
+}
+
+struct ReadDict<'a>(&'a DictInner);
+
+impl Dictionary for ReadDict<'_> {
+    fn table_id(&mut self, _: &Arc<TableInfo>) -> u64 {
+        0
+    }
+    fn string_id(&mut self, _: &str) -> u64 {
+        0
+    }
+    fn table(&self, id: u64) -> Result<Arc<TableInfo>> {
+        self.0
+            .tables
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::corruption(format!("unknown table id {id}")))
+    }
+    fn string(&self, id: u64) -> Result<Arc<str>> {
+        self.0
+            .strings
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::corruption(format!("unknown string id {id}")))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Fault injection for tests (feature `failpoints`): makes the next write or sync fail.
+#[cfg(feature = "failpoints")]
+pub mod failpoints {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// `store::append::before_write`: the write fails before anything reaches RocksDB.
+    pub const BEFORE_WRITE: u8 = 1;
+    /// `store::append::sync`: the write reaches RocksDB but its sync fails.
+    pub const SYNC: u8 = 2;
+
+    static ARMED: AtomicU8 = AtomicU8::new(0);
+
+    /// Arms a failpoint for the next append (process-wide).
+    pub fn arm(point: u8) {
+        ARMED.store(point, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take(point: u8) -> bool {
+        ARMED
+            .compare_exchange(point, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+}
+
+struct Inner {
+    db: DB,
+    path: PathBuf,
+    opts: StoreOptions,
+    dict: RwLock<DictInner>,
+    /// The writer's view of the tail (authoritative for the writer).
+    writer: Mutex<Tail>,
+    /// Last committed seq, for readers in this process.
+    committed: AtomicU64,
+    poisoned: AtomicBool,
+    _lock: Option<std::fs::File>,
+    _secondary_dir: Option<PathBuf>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(d) = &self._secondary_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A handle on a store. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn map_db(context: &str, e: &rocksdb::Error) -> Error {
+    let kind = match e.kind() {
+        rocksdb::ErrorKind::Corruption => ErrorKind::Corruption,
+        rocksdb::ErrorKind::Busy | rocksdb::ErrorKind::TryAgain => ErrorKind::Locked,
+        rocksdb::ErrorKind::NotFound => ErrorKind::NotFound,
+        rocksdb::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+        _ => ErrorKind::Io,
+    };
+    Error::new(kind, format!("{context}: {}", e.clone().into_string()))
+}
+
+fn db_options(opts: &StoreOptions, create: bool) -> Options {
+    let mut o = Options::default();
+    o.create_if_missing(create);
+    o.create_missing_column_families(create);
+    o.set_write_buffer_size(opts.write_buffer_bytes);
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    o.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+    o.set_max_background_jobs(2);
+    o.set_keep_log_file_num(4);
+    o
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`.
+    ///
+    /// A second writer (another process, or this one) gets `Locked`. With
+    /// `StoreOptions::read_only` the store is opened as a follower of the writer: see
+    /// [`Store::refresh`].
+    ///
+    /// # Errors
+    /// `Locked`, `InvalidArgument` for bad options or a newer format, `Corruption`, `Io`.
+    pub fn open(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Self> {
+        opts.validate()?;
+        let path = path.as_ref().to_path_buf();
+        if !opts.read_only && opts.create_if_missing {
+            std::fs::create_dir_all(&path)
+                .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+        }
+        if !path.join("CURRENT").exists() && (opts.read_only || !opts.create_if_missing) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no store in {}", path.display()),
+            ));
+        }
+        let (db, lock, secondary) = if opts.read_only {
+            let dir = std::env::temp_dir().join(format!(
+                "changetrack-secondary-{}-{}",
+                std::process::id(),
+                SECONDARY_COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let o = db_options(&opts, false);
+            let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
+                .iter()
+                .map(|n| ColumnFamilyDescriptor::new(*n, db_options(&opts, false)))
+                .collect();
+            let mut o2 = o;
+            o2.set_max_open_files(-1);
+            let db = DB::open_cf_descriptors_as_secondary(&o2, &path, &dir, cfs)
+                .map_err(|e| map_db(&format!("cannot open {} for reading", path.display()), &e))?;
+            (db, None, Some(dir))
+        } else {
+            let lock_path = path.join("changetrack.lock");
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| Error::io(format!("cannot open {}", lock_path.display()), e))?;
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::new(
+                        ErrorKind::Locked,
+                        format!(
+                            "{} is open for writing by another process or handle",
+                            path.display()
+                        ),
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::io(format!("cannot lock {}", lock_path.display()), e));
+                }
+            }
+            let o = db_options(&opts, true);
+            let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
+                .iter()
+                .map(|n| ColumnFamilyDescriptor::new(*n, db_options(&opts, true)))
+                .collect();
+            let db = DB::open_cf_descriptors(&o, &path, cfs)
+                .map_err(|e| map_db(&format!("cannot open {}", path.display()), &e))?;
+            (db, Some(lock), None)
+        };
+        let inner = Inner {
+            db,
+            path,
+            opts,
+            dict: RwLock::new(DictInner::default()),
+            writer: Mutex::new(Tail::default()),
+            committed: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            _lock: lock,
+            _secondary_dir: secondary,
+        };
+        let store = Self {
+            inner: Arc::new(inner),
+        };
+        store.check_format()?;
+        store.load_dict()?;
+        let tail = store.read_tail()?;
+        if !store.inner.opts.read_only {
+            store.recover(&tail)?;
+        }
+        store.inner.committed.store(tail.last_seq, Ordering::SeqCst);
+        *store.inner.writer.lock().map_err(|_| poison_err())? = tail;
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
+        self.inner
+            .db
+            .cf_handle(name)
+            .ok_or_else(|| Error::corruption(format!("column family {name} is missing")))
+    }
+
+    fn check_format(&self) -> Result<()> {
+        let meta = self.cf(CF_META)?;
+        match self
+            .inner
+            .db
+            .get_cf(meta, KEY_FORMAT)
+            .map_err(|e| map_db("cannot read the format", &e))?
+        {
+            Some(v) => {
+                let v: [u8; 4] = v
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::corruption("bad format version"))?;
+                let v = u32::from_be_bytes(v);
+                if v != FORMAT_VERSION {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!("store format {v} is not supported (this build reads format {FORMAT_VERSION})"),
+                    ));
+                }
+            }
+            None if !self.inner.opts.read_only => {
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                let mut b = WriteBatch::default();
+                b.put_cf(meta, KEY_FORMAT, FORMAT_VERSION.to_be_bytes());
+                self.inner
+                    .db
+                    .write_opt(b, &wo)
+                    .map_err(|e| map_db("cannot write the format", &e))?;
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    "the store has not been initialised yet",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn load_dict(&self) -> Result<()> {
+        let cf = self.cf(CF_DICT)?;
+        let mut d = DictInner::default();
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek_to_first();
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            if k.len() != 9 {
+                return Err(Error::corruption("bad dictionary key"));
+            }
+            let id = seq_from(&k[1..])?;
+            match k[0] {
+                b't' => {
+                    let t = Arc::new(codec::decode_table(v)?);
+                    d.table_ids.insert(v.to_vec(), id);
+                    d.tables.insert(id, t);
+                }
+                b's' => {
+                    let s: Arc<str> = Arc::from(
+                        std::str::from_utf8(v)
+                            .map_err(|_| Error::corruption("bad dictionary string"))?,
+                    );
+                    d.string_ids.insert(Arc::clone(&s), id);
+                    d.strings.insert(id, s);
+                }
+                _ => return Err(Error::corruption("bad dictionary key")),
+            }
+            d.next_id = d.next_id.max(id + 1);
+            it.next();
+        }
+        it.status()
+            .map_err(|e| map_db("cannot read the dictionary", &e))?;
+        *self.inner.dict.write().map_err(|_| poison_err())? = d;
+        Ok(())
+    }
+
+    fn read_tail(&self) -> Result<Tail> {
+        let cf = self.cf(CF_STATE)?;
+        match self
+            .inner
+            .db
+            .get_cf(cf, KEY_TAIL)
+            .map_err(|e| map_db("cannot read the tail", &e))?
+        {
+            Some(v) => Tail::decode(&v),
+            None => Ok(Tail::default()),
+        }
+    }
+
+    /// Open-time recovery: records written by chunks of a transaction that never committed
+    /// (the process died in the middle of a large transaction) are removed.
+    fn recover(&self, tail: &Tail) -> Result<()> {
+        let cf = self.cf(CF_RECORDS)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek_to_last();
+        if let Some(k) = it.key() {
+            let last = seq_from(k)?;
+            if last > tail.last_seq {
+                tracing::info!(
+                    from = tail.last_seq + 1,
+                    to = last,
+                    "removing records of an uncommitted transaction"
+                );
+                let mut b = WriteBatch::default();
+                b.delete_range_cf(cf, seq_key(tail.last_seq + 1), seq_key(u64::MAX));
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                self.inner
+                    .db
+                    .write_opt(b, &wo)
+                    .map_err(|e| map_db("cannot remove uncommitted records", &e))?;
+            }
+        }
+        it.status().map_err(|e| map_db("cannot read records", &e))?;
+        Ok(())
+    }
+
+    /// The directory of the store.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// For a read-only store: catch up with the writer's latest commits.
+    ///
+    /// # Errors
+    /// `Io` when the catch-up fails.
+    pub fn refresh(&self) -> Result<()> {
+        if !self.inner.opts.read_only {
+            return Ok(());
+        }
+        self.inner
+            .db
+            .try_catch_up_with_primary()
+            .map_err(|e| map_db("cannot catch up with the writer", &e))?;
+        self.load_dict()?;
+        let tail = self.read_tail()?;
+        self.inner.committed.store(tail.last_seq, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The last committed sequence number (0 for an empty store).
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.inner.committed.load(Ordering::SeqCst)
+    }
+
+    /// The stored resume position.
+    ///
+    /// # Errors
+    /// `Corruption` for a malformed stored position.
+    pub fn source_position(&self) -> Result<Option<SourcePosition>> {
+        let cf = self.cf(CF_STATE)?;
+        match self
+            .inner
+            .db
+            .get_cf(cf, KEY_SOURCE)
+            .map_err(|e| map_db("cannot read the source position", &e))?
+        {
+            Some(v) => Ok(Some(SourcePosition::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.inner.opts.read_only {
+            return Err(Error::invalid("the store is open read-only"));
+        }
+        if self.inner.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::new(
+                ErrorKind::Poisoned,
+                "an earlier write failed: the store refuses writes until it is reopened",
+            ));
+        }
+        Ok(())
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        #[cfg(feature = "failpoints")]
+        if failpoints::take(failpoints::BEFORE_WRITE) {
+            self.inner.poisoned.store(true, Ordering::SeqCst);
+            return Err(Error::new(
+                ErrorKind::Io,
+                "injected write failure (store::append::before_write)",
+            ));
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.inner.opts.sync == SyncMode::PerBatch);
+        if let Err(e) = self.inner.db.write_opt(batch, &wo) {
+            self.inner.poisoned.store(true, Ordering::SeqCst);
+            return Err(map_db(
+                "write failed; the store is now read-only until reopened",
+                &e,
+            ));
+        }
+        #[cfg(feature = "failpoints")]
+        if failpoints::take(failpoints::SYNC) {
+            // The batch reached RocksDB but its durability is unknown: fail-stop.
+            self.inner.poisoned.store(true, Ordering::SeqCst);
+            return Err(Error::new(
+                ErrorKind::Io,
+                "injected sync failure (store::append::sync)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts appending one source transaction. Records are added with
+    /// [`TxnWriter::push`]; nothing is visible to readers until [`TxnWriter::commit`].
+    ///
+    /// # Errors
+    /// `Poisoned` after an earlier write failure; `InvalidArgument` on a read-only store.
+    pub fn begin(&self) -> Result<TxnWriter<'_>> {
+        self.check_writable()?;
+        let tail = *self.inner.writer.lock().map_err(|_| poison_err())?;
+        Ok(TxnWriter {
+            store: self,
+            tail,
+            batch: WriteBatch::default(),
+            pending: 0,
+            first_seq: tail.last_seq + 1,
+            chunked: false,
+            index_cp: Vec::new(),
+            index_ts: Vec::new(),
+            txn_starts: Vec::new(),
+            buf: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Appends a whole transaction and the resume position after it, atomically.
+    ///
+    /// # Errors
+    /// As [`Store::begin`] and [`TxnWriter::commit`].
+    pub fn append(
+        &self,
+        records: &[ChangeRecord],
+        position: Option<&SourcePosition>,
+    ) -> Result<(u64, u64)> {
+        let mut w = self.begin()?;
+        for r in records {
+            w.push(r)?;
+        }
+        w.commit(position)
+    }
+
+    /// Records the resume position alone (after source transactions that stored nothing).
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    pub fn set_position(&self, position: &SourcePosition) -> Result<()> {
+        self.begin()?.commit(Some(position)).map(|_| ())
+    }
+
+    fn dict_read(&self) -> Result<std::sync::RwLockReadGuard<'_, DictInner>> {
+        self.inner.dict.read().map_err(|_| poison_err())
+    }
+
+    fn decode_record(&self, seq: u64, value: &[u8]) -> Result<ChangeRecord> {
+        let shared = bytes::Bytes::copy_from_slice(value);
+        let r = {
+            let d = self.dict_read()?;
+            codec::decode(&shared, &shared, seq, &ReadDict(&d))
+        };
+        match r {
+            Ok(r) => Ok(r),
+            // A follower may see records that use dictionary entries it has not loaded yet.
+            Err(_) if self.inner.opts.read_only => {
+                self.load_dict()?;
+                let d = self.dict_read()?;
+                codec::decode(&shared, &shared, seq, &ReadDict(&d))
+            }
+            Err(e) => Err(e),
+        }
+        .map_err(|e| Error::new(e.kind(), format!("record {seq}: {}", e.message())))
+    }
+
+    /// The record with sequence number `seq`.
+    ///
+    /// # Errors
+    /// `OutOfRange` (stating the range) when `seq` is not stored; `Corruption`.
+    pub fn get(&self, seq: u64) -> Result<ChangeRecord> {
+        let committed = self.last_seq();
+        let cf = self.cf(CF_RECORDS)?;
+        let v = if seq == 0 || seq > committed {
+            None
+        } else {
+            self.inner
+                .db
+                .get_pinned_cf(cf, seq_key(seq))
+                .map_err(|e| map_db("cannot read a record", &e))?
+        };
+        match v {
+            Some(v) => self.decode_record(seq, &v),
+            None => Err(self.out_of_range(&format!("seq {seq}"))),
+        }
+    }
+
+    fn out_of_range(&self, what: &str) -> Error {
+        match self.data_range() {
+            Ok(Some(r)) => Error::new(
+                ErrorKind::OutOfRange,
+                format!("{what} is outside the stored data ({r})"),
+            ),
+            _ => Error::new(ErrorKind::OutOfRange, format!("{what}: the store is empty")),
+        }
+    }
+
+    fn first_seq(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        let cf = self.cf(CF_RECORDS)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek_to_first();
+        let r = match (it.key(), it.value()) {
+            (Some(k), Some(v)) => {
+                let s = seq_from(k)?;
+                (s <= self.last_seq()).then(|| (s, v.to_vec()))
+            }
+            _ => None,
+        };
+        it.status().map_err(|e| map_db("cannot read records", &e))?;
+        Ok(r)
+    }
+
+    /// The oldest and newest stored records.
+    ///
+    /// # Errors
+    /// `Corruption` or `Io` reading them.
+    pub fn data_range(&self) -> Result<Option<DataRange>> {
+        let last = self.last_seq();
+        if last == 0 {
+            return Ok(None);
+        }
+        let Some((first, v)) = self.first_seq()? else {
+            return Ok(None);
+        };
+        let o = self.decode_record(first, &v)?;
+        let n = self.get_raw(last)?;
+        Ok(Some(DataRange {
+            oldest: RangeEnd {
+                seq: first,
+                checkpoint: o.checkpoint,
+                timestamp: o.timestamp,
+            },
+            newest: RangeEnd {
+                seq: last,
+                checkpoint: n.checkpoint,
+                timestamp: n.timestamp,
+            },
+        }))
+    }
+
+    fn get_raw(&self, seq: u64) -> Result<ChangeRecord> {
+        let cf = self.cf(CF_RECORDS)?;
+        match self
+            .inner
+            .db
+            .get_pinned_cf(cf, seq_key(seq))
+            .map_err(|e| map_db("cannot read a record", &e))?
+        {
+            Some(v) => self.decode_record(seq, &v),
+            None => Err(Error::corruption(format!("record {seq} is missing"))),
+        }
+    }
+
+    /// Resolves a start position to a sequence number.
+    ///
+    /// # Errors
+    /// `OutOfRange` stating the data range when the position is older than the oldest record
+    /// (it never silently jumps) or newer than the newest.
+    pub fn resolve(&self, from: ReadFrom) -> Result<u64> {
+        let last = self.last_seq();
+        let oldest = self.first_seq()?.map(|(s, _)| s);
+        let Some(oldest) = oldest else {
+            return match from {
+                ReadFrom::Earliest | ReadFrom::Seq(_) => Ok(1),
+                _ => Err(self.out_of_range("the position")),
+            };
+        };
+        match from {
+            ReadFrom::Earliest => Ok(oldest),
+            ReadFrom::Seq(s) if s < oldest => Err(self.out_of_range(&format!("seq {s}"))),
+            ReadFrom::Seq(s) => Ok(s),
+            ReadFrom::Checkpoint(cp) => {
+                let first = self.get_raw(oldest)?;
+                if cp < first.checkpoint {
+                    return Err(self.out_of_range(&format!("checkpoint {cp}")));
+                }
+                let cf = self.cf(CF_BY_CHECKPOINT)?;
+                let mut it = self.inner.db.raw_iterator_cf(cf);
+                it.seek(checkpoint_key(cp));
+                match it.value() {
+                    Some(v) => Ok(seq_from(v)?.max(oldest)),
+                    None => {
+                        it.status()
+                            .map_err(|e| map_db("cannot read the checkpoint index", &e))?;
+                        let newest = self.get_raw(last)?;
+                        if cp > newest.checkpoint {
+                            Err(self.out_of_range(&format!("checkpoint {cp}")))
+                        } else {
+                            Ok(last + 1)
+                        }
+                    }
+                }
+            }
+            ReadFrom::Timestamp(ts) => {
+                let first = self.get_raw(oldest)?;
+                if ts < first.timestamp {
+                    return Err(self.out_of_range(&format!("time {ts}")));
+                }
+                let cf = self.cf(CF_BY_TIME)?;
+                let mut it = self.inner.db.raw_iterator_cf(cf);
+                it.seek(time_key(ts));
+                match it.value() {
+                    Some(v) => Ok(seq_from(v)?.max(oldest)),
+                    None => {
+                        it.status()
+                            .map_err(|e| map_db("cannot read the time index", &e))?;
+                        Err(self.out_of_range(&format!("time {ts}")))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Iterates committed records from `from`, over a consistent snapshot taken now.
+    ///
+    /// # Errors
+    /// As [`Store::resolve`].
+    pub fn iter(&self, from: ReadFrom) -> Result<RecordIter<'_>> {
+        let start = self.resolve(from)?;
+        let end = self.last_seq();
+        let cf = self.cf(CF_RECORDS)?;
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(seq_key(end.saturating_add(1)).to_vec());
+        ro.set_readahead_size(2 << 20);
+        let mut it = self.inner.db.raw_iterator_cf_opt(cf, ro);
+        it.seek(seq_key(start));
+        Ok(RecordIter {
+            store: self,
+            it,
+            end,
+            done: false,
+        })
+    }
+
+    /// Counters.
+    ///
+    /// # Errors
+    /// `Io` reading them.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let tail = if self.inner.opts.read_only {
+            self.read_tail()?
+        } else {
+            *self.inner.writer.lock().map_err(|_| poison_err())?
+        };
+        let disk_bytes = dir_size(&self.inner.path);
+        Ok(StoreStats {
+            records: tail.records,
+            record_bytes: tail.bytes,
+            last_seq: tail.last_seq,
+            oldest_seq: self.first_seq()?.map_or(0, |(s, _)| s),
+            tables: self.dict_read()?.tables.len() as u64,
+            disk_bytes,
+            source: self.source_position()?,
+        })
+    }
+
+    /// Applies the retention options: removes whole transactions from the oldest end until the
+    /// store is within them (a transaction that straddles the limit is kept whole). The newest
+    /// transaction is never removed. Returns the number of records removed.
+    ///
+    /// # Errors
+    /// `Poisoned`, `Io`, `Corruption`.
+    pub fn trim(&self) -> Result<u64> {
+        let ret = self.inner.opts.retention;
+        if ret.max_age.is_none() && ret.max_bytes.is_none() {
+            return Ok(0);
+        }
+        self.check_writable()?;
+        let tail = *self.inner.writer.lock().map_err(|_| poison_err())?;
+        let Some((oldest, _)) = self.first_seq()? else {
+            return Ok(0);
+        };
+        let newest = self.get_raw(tail.last_seq)?;
+        let mut keep = oldest;
+        if let Some(age) = ret.max_age {
+            let limit =
+                i64::from(newest.timestamp) - i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+            if limit > 0 {
+                let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+                let cf = self.cf(CF_BY_TIME)?;
+                let mut it = self.inner.db.raw_iterator_cf(cf);
+                it.seek(time_key(limit));
+                let by_age = match it.value() {
+                    Some(v) => seq_from(v)?,
+                    None => tail.last_seq,
+                };
+                keep = keep.max(by_age);
+            }
+        }
+        if let Some(max) = ret.max_bytes {
+            if tail.bytes > max {
+                let cf = self.cf(CF_RECORDS)?;
+                let mut it = self.inner.db.raw_iterator_cf(cf);
+                it.seek_to_first();
+                let mut bytes = tail.bytes;
+                while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                    if bytes <= max {
+                        keep = keep.max(seq_from(k)?);
+                        break;
+                    }
+                    bytes -= (v.len() as u64).min(bytes);
+                    it.next();
+                }
+                it.status().map_err(|e| map_db("cannot read records", &e))?;
+                if bytes > max {
+                    keep = tail.last_seq;
+                }
+            }
+        }
+        // Round down to the start of the transaction that holds `keep`.
+        let txns = self.cf(CF_TXNS)?;
+        let mut it = self.inner.db.raw_iterator_cf(txns);
+        it.seek_for_prev(seq_key(keep));
+        let keep_from = match it.key() {
+            Some(k) => seq_from(k)?,
+            None => return Ok(0),
+        };
+        if keep_from <= oldest {
+            return Ok(0);
+        }
+        self.remove_before(keep_from)
+    }
+
+    fn remove_before(&self, keep_from: u64) -> Result<u64> {
+        let mut guard = self.inner.writer.lock().map_err(|_| poison_err())?;
+        let cf = self.cf(CF_RECORDS)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek_to_first();
+        let (mut n, mut bytes) = (0u64, 0u64);
+        while let Some(k) = it.key() {
+            if seq_from(k)? >= keep_from {
+                break;
+            }
+            bytes += it.value().map_or(0, |v| v.len() as u64);
+            n += 1;
+            it.next();
+        }
+        it.status().map_err(|e| map_db("cannot read records", &e))?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let first_kept = self.get_raw(keep_from)?;
+        let mut b = WriteBatch::default();
+        b.delete_range_cf(cf, seq_key(0), seq_key(keep_from));
+        b.delete_range_cf(self.cf(CF_TXNS)?, seq_key(0), seq_key(keep_from));
+        b.delete_range_cf(
+            self.cf(CF_BY_CHECKPOINT)?,
+            checkpoint_key(Checkpoint::default()),
+            checkpoint_key(first_kept.checkpoint),
+        );
+        // Time index entries below the kept range point at removed records; readers clamp to
+        // the oldest seq, so only whole seconds strictly before the first kept record go.
+        b.delete_range_cf(
+            self.cf(CF_BY_TIME)?,
+            time_key(0),
+            time_key(first_kept.timestamp),
+        );
+        let mut tail = *guard;
+        tail.oldest_seq = keep_from;
+        tail.records -= n;
+        tail.bytes -= bytes.min(tail.bytes);
+        b.put_cf(self.cf(CF_STATE)?, KEY_TAIL, tail.encode());
+        self.write(b)?;
+        *guard = tail;
+        Ok(n)
+    }
+}
+
+static SECONDARY_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn poison_err() -> Error {
+    Error::new(ErrorKind::Internal, "a store lock was poisoned by a panic")
+}
+
+fn dir_size(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Appends one source transaction: records are buffered and, past
+/// `StoreOptions::chunk_records`, written in chunks that stay invisible (and are removed on
+/// reopen) until [`TxnWriter::commit`] writes the last chunk with the resume position.
+pub struct TxnWriter<'a> {
+    store: &'a Store,
+    tail: Tail,
+    batch: WriteBatch,
+    pending: usize,
+    first_seq: u64,
+    chunked: bool,
+    index_cp: Vec<(Checkpoint, u64)>,
+    index_ts: Vec<(u32, u64)>,
+    txn_starts: Vec<u64>,
+    buf: Vec<u8>,
+}
+
+impl TxnWriter<'_> {
+    /// Marks the next record as the first of a source transaction (retention trims whole
+    /// transactions). Without any mark, the writer's first record is the transaction start.
+    pub fn mark_transaction_start(&mut self) {
+        let next = self.tail.last_seq + 1;
+        if self.txn_starts.last() != Some(&next) {
+            self.txn_starts.push(next);
+        }
+    }
+
+    /// Adds a record; it gets the next sequence number (returned).
+    ///
+    /// # Errors
+    /// `Poisoned`/`Io` when a chunk write fails.
+    pub fn push(&mut self, rec: &ChangeRecord) -> Result<u64> {
+        let seq = self.tail.last_seq + 1;
+        self.buf.clear();
+        {
+            let mut d = self.store.inner.dict.write().map_err(|_| poison_err())?;
+            let mut bd = BatchDict {
+                inner: &mut d,
+                added: Vec::new(),
+            };
+            codec::encode(&mut self.buf, rec, &mut bd);
+            let dict_cf = self.store.cf(CF_DICT)?;
+            for (k, v) in bd.added {
+                self.batch.put_cf(dict_cf, k, v);
+            }
+        }
+        self.batch
+            .put_cf(self.store.cf(CF_RECORDS)?, seq_key(seq), &self.buf);
+        if rec.checkpoint != self.tail.last_cp {
+            self.index_cp.push((rec.checkpoint, seq));
+            self.tail.last_cp = rec.checkpoint;
+        }
+        if rec.timestamp > self.tail.max_ts {
+            self.index_ts.push((rec.timestamp, seq));
+            self.tail.max_ts = rec.timestamp;
+        }
+        if self.tail.oldest_seq == 0 {
+            self.tail.oldest_seq = seq;
+        }
+        self.tail.last_seq = seq;
+        self.tail.bytes += self.buf.len() as u64;
+        self.tail.records += 1;
+        self.pending += 1;
+        if self.pending >= self.store.inner.opts.chunk_records {
+            self.flush_chunk()?;
+        }
+        Ok(seq)
+    }
+
+    /// Writes the buffered records as an invisible chunk (the committed tail is unchanged).
+    fn flush_chunk(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        self.store.write(batch)?;
+        self.pending = 0;
+        self.chunked = true;
+        Ok(())
+    }
+
+    /// Number of records added so far.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.tail.last_seq + 1 - self.first_seq
+    }
+
+    /// Whether no record was added.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Commits: the last chunk, the index entries, the committed tail and the resume position,
+    /// in one atomic batch. Returns the first and last sequence numbers of the transaction
+    /// (`(n+1, n)` when it had no records).
+    ///
+    /// # Errors
+    /// `Poisoned`, `Io`.
+    pub fn commit(mut self, position: Option<&SourcePosition>) -> Result<(u64, u64)> {
+        let s = self.store;
+        let mut guard = s.inner.writer.lock().map_err(|_| poison_err())?;
+        if !self.is_empty() {
+            let txns = s.cf(CF_TXNS)?;
+            if self.txn_starts.is_empty() {
+                self.txn_starts.push(self.first_seq);
+            }
+            for seq in self.txn_starts.iter().filter(|&&q| q <= self.tail.last_seq) {
+                self.batch.put_cf(txns, seq_key(*seq), []);
+            }
+        }
+        let cpcf = s.cf(CF_BY_CHECKPOINT)?;
+        for (cp, seq) in &self.index_cp {
+            self.batch.put_cf(cpcf, checkpoint_key(*cp), seq_key(*seq));
+        }
+        let tcf = s.cf(CF_BY_TIME)?;
+        for (ts, seq) in &self.index_ts {
+            self.batch.put_cf(tcf, time_key(*ts), seq_key(*seq));
+        }
+        let state = s.cf(CF_STATE)?;
+        self.batch.put_cf(state, KEY_TAIL, self.tail.encode());
+        if let Some(p) = position {
+            self.batch.put_cf(state, KEY_SOURCE, p.encode());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        s.write(batch)?;
+        *guard = self.tail;
+        s.inner
+            .committed
+            .store(self.tail.last_seq, Ordering::SeqCst);
+        Ok((self.first_seq, self.tail.last_seq))
+    }
+}
+
+/// An iterator over committed records, on a consistent snapshot; cannot outlive its [`Store`].
+pub struct RecordIter<'a> {
+    store: &'a Store,
+    it: DBRawIteratorWithThreadMode<'a, DB>,
+    end: u64,
+    done: bool,
+}
+
+impl Iterator for RecordIter<'_> {
+    type Item = Result<ChangeRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let (Some(k), Some(v)) = (self.it.key(), self.it.value()) else {
+            self.done = true;
+            return self
+                .it
+                .status()
+                .err()
+                .map(|e| Err(map_db("cannot read records", &e)));
+        };
+        let seq = match seq_from(k) {
+            Ok(s) => s,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+        };
+        if seq > self.end {
+            self.done = true;
+            return None;
+        }
+        let r = self.store.decode_record(seq, v);
+        self.it.next();
+        if r.is_err() {
+            self.done = true;
+        }
+        Some(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn auto_traits() {
+        assert_send_sync::<Store>();
+    }
+
+    #[test]
+    fn positions_round_trip() {
+        let p = SourcePosition {
+            file_name: "mysql-bin.000007".into(),
+            file_index: 7,
+            offset: 12_345,
+            stored_through: Checkpoint::new(7, 12_000),
+        };
+        assert_eq!(SourcePosition::decode(&p.encode()).unwrap(), p);
+        let t = Tail {
+            last_seq: 9,
+            oldest_seq: 2,
+            bytes: 100,
+            records: 8,
+            max_ts: 77,
+            last_cp: Checkpoint::new(1, 2),
+        };
+        assert_eq!(Tail::decode(&t.encode()).unwrap(), t);
+    }
+}
