@@ -148,7 +148,7 @@ pub fn ddl_object(statement: &str) -> (Option<String>, Option<String>) {
     let Some(name) = words.get(j) else {
         return (None, None);
     };
-    let name = name.trim_end_matches(|c| c == ';' || c == '(');
+    let name = name.trim_end_matches([';', '(']);
     if is_db {
         return (Some(unquote(name)), None);
     }

@@ -98,6 +98,8 @@ fn zstd_transaction_payloads_decode() {
     }
 }
 
+type RowImages = (Op, Option<Vec<Value>>, Option<Vec<Value>>);
+
 #[test]
 fn mariadb_compressed_events_equal_uncompressed() {
     for n in 1..=3 {
@@ -105,7 +107,7 @@ fn mariadb_compressed_events_equal_uncompressed() {
             "mariadb-10.11/row-metadata-full/mariadb-bin.00000{n}"
         ));
         let (comp, _) = decode(&format!("mariadb-10.11/compressed/mariadb-bin.00000{n}"));
-        let rows = |v: &[ChangeRecord]| -> Vec<(Op, Option<Vec<Value>>, Option<Vec<Value>>)> {
+        let rows = |v: &[ChangeRecord]| -> Vec<RowImages> {
             v.iter()
                 .filter(|r| r.op.is_dml())
                 .map(|r| (r.op, r.before.clone(), r.after.clone()))

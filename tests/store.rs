@@ -293,7 +293,7 @@ fn a_corrupt_file_in_a_directory_stops_ingestion_and_keeps_what_came_before() {
     let store = Store::open(&sdir, StoreOptions::default()).unwrap();
     let e = ingest(
         &store,
-        &[dir.clone()],
+        std::slice::from_ref(&dir),
         &IngestOptions::default(),
         None,
         &mut |_| {},
@@ -415,7 +415,7 @@ fn follow_mode_tails_a_growing_file_and_new_files() {
     std::thread::scope(|s| {
         let t = s.spawn(|| {
             let opts = IngestOptions { follow: true, ..IngestOptions::default() };
-            ingest(&store, &[src.clone()], &opts, Some(&stop), &mut |_| {}).unwrap()
+            ingest(&store, std::slice::from_ref(&src), &opts, Some(&stop), &mut |_| {}).unwrap()
         });
         let wait_for = |n: u64| {
             let start = std::time::Instant::now();

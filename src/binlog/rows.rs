@@ -728,10 +728,10 @@ mod tests {
                             x ^= x >> 7;
                             x ^= x << 17;
                             // Mostly small digits so that valid values are common too.
-                            if x % 3 == 0 {
+                            if x.is_multiple_of(3) {
                                 (x >> 8) as u8
                             } else {
-                                ((x >> 8) % 4) as u8 | 0x80 * u8::from(x % 5 == 0)
+                                ((x >> 8) % 4) as u8 | (0x80 * u8::from(x.is_multiple_of(5)))
                             }
                         })
                         .collect();
