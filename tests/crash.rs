@@ -151,7 +151,11 @@ fn decode_expected(files: &[PathBuf], log: &Path) -> Expected {
             break;
         }
         let l = trim_newline(&line);
-        assert!(l.starts_with(b"{"), "decode printed a non-JSON line: {}", show(l));
+        assert!(
+            l.starts_with(b"{"),
+            "decode printed a non-JSON line: {}",
+            show(l)
+        );
         exp.hashes.push(line_hash(&l[1..]));
         let seq = exp.hashes.len() as u64;
         let boundary = match op_of(l) {
@@ -205,8 +209,8 @@ fn nth_line(cmd: &mut Command, index: u64) -> Vec<u8> {
     found
 }
 
-/// The committed tail (`seq range: A..B` of `changetrack stats`).
-fn committed_seq(store: &Path) -> u64 {
+/// The committed tail (`seq range: A..B` of `changetrack stats`). `before` is the tail seen last.
+fn committed_seq(store: &Path, before: u64) -> u64 {
     let out = Command::new(BIN)
         .args(["stats", "--store"])
         .arg(store)
@@ -214,13 +218,15 @@ fn committed_seq(store: &Path) -> u64 {
         .expect("cannot run changetrack stats");
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        // An ingest killed before it created the store leaves nothing to read.
+        // An ingest killed while it created the store may leave nothing readable yet; once
+        // something was committed, the store must always open.
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("no store") || err.contains("not been initialised"),
+            before == 0,
             "changetrack stats failed ({}): {err}",
             out.status
         );
+        eprintln!("(no readable store yet: {})", err.trim());
         return 0;
     }
     text.lines()
@@ -439,7 +445,7 @@ fn ingest_survives_sigkill_at_random_moments() {
             break;
         }
         kills += 1;
-        let now = committed_seq(&store);
+        let now = committed_seq(&store, committed);
         assert!(
             now >= committed,
             "kill {kills}: the committed tail went back from seq {committed} to {now}"
@@ -610,10 +616,9 @@ fn ingest_survives_sigkill_at_random_moments() {
         t_all.elapsed().as_secs_f64()
     );
     assert!(
-        !completed_early,
-        "ingestion completed after only {kills} kills (the schedule must spread {TARGET_KILLS})"
+        kills >= MIN_KILLS,
+        "only {kills} kills (ingestion completed before its kill: {completed_early})"
     );
-    assert!(kills >= MIN_KILLS, "only {kills} kills");
     assert!(
         !inside_large.is_empty(),
         "no kill landed inside a large transaction after its first chunk (seed {seed})"
