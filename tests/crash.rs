@@ -7,18 +7,22 @@
 //!   1000-row INSERT transactions, UPDATEs, DELETEs, DDL, and two large transactions (100 000
 //!   and 150 000 row changes), so the store's chunked large-transaction path is exercised.
 //! - Kill delays come from an xorshift PRNG seeded from the clock (printed; set
-//!   `CHANGETRACK_CRASH_SEED` to replay a schedule). They are paced so that the kills spread
-//!   over the whole ingestion; a run that made no progress makes the next delays longer, so the
-//!   test always finishes.
+//!   `CHANGETRACK_CRASH_SEED` to draw the same delays again; the timing still varies). They are
+//!   paced so that the kills spread over the whole ingestion; some land during start-up (open,
+//!   recovery); when the committed tail is at the start of a large transaction, the next runs
+//!   are killed at a random moment inside it; a run that made no progress makes the next delays
+//!   longer, so the test always finishes.
 //! - After every kill, `changetrack stats` gives the committed tail: it must never go back and
 //!   must always be at a transaction boundary of the decoded stream. The next run's open-time
 //!   recovery log ("removing records of an uncommitted transaction") proves that a kill landed
 //!   inside a large transaction, after some of its chunks were written.
 //! - Streams are compared by a 64-bit hash per line (memory: 8 bytes per record); on a
 //!   mismatch the differing lines are fetched again and printed.
+//! - Then: a repeated ingest stores nothing, `changetrack stats` counts exactly the records, and
+//!   dumps from sampled checkpoints and times start at the right record (the indexes).
 //!
-//! Environment: `CHANGETRACK_CRASH_SEED` (replay), `CHANGETRACK_CRASH_ROWS` (rows inserted;
-//! default 1 000 000), `CHANGETRACK_CRASH_KEEP=1` (keep the temporary directory).
+//! Environment: `CHANGETRACK_CRASH_SEED` (the PRNG seed), `CHANGETRACK_CRASH_KEEP=1` (keep the
+//! temporary directory: binlogs, store, logs; it is kept anyway when the test fails).
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
@@ -30,8 +34,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const BIN: &str = env!("CARGO_BIN_EXE_changetrack");
 /// The store's `StoreOptions::chunk_records` default: larger transactions are written in chunks.
 const CHUNK_RECORDS: u64 = 10_000;
-/// Kills aimed for (the test asserts at least `MIN_KILLS`).
-const TARGET_KILLS: u32 = 64;
+/// Kills after which the tail advanced that the schedule is paced for: the stream is spread over
+/// them. Kills without progress (start-up, large transactions) come on top. The test asserts at
+/// least `MIN_KILLS` kills in all.
+const PACED_KILLS: u32 = 80;
 const MIN_KILLS: u32 = 50;
 /// A safety net: the kill phase gives up (and fails) after this long.
 const KILL_PHASE_LIMIT: Duration = Duration::from_secs(420);
@@ -97,13 +103,19 @@ fn split_seq(line: &[u8]) -> Option<(u64, &[u8])> {
     Some((seq, rest))
 }
 
-fn op_of(line: &[u8]) -> &[u8] {
+/// The raw value of a top-level key that comes early in a record line (`"op":"` gives `INSERT`,
+/// `"timestamp":` gives the digits).
+fn field<'a>(line: &'a [u8], key: &[u8]) -> &'a [u8] {
     let head = &line[..line.len().min(400)];
-    let Some(at) = head.windows(6).position(|w| w == b"\"op\":\"") else {
+    let Some(at) = head.windows(key.len()).position(|w| w == key) else {
         return b"";
     };
-    let op = &head[at + 6..];
-    &op[..op.iter().position(|&b| b == b'"').unwrap_or(0)]
+    let v = &head[at + key.len()..];
+    &v[..v.iter().position(|&b| b == b'"' || b == b',').unwrap_or(0)]
+}
+
+fn op_of(line: &[u8]) -> &[u8] {
+    field(line, b"\"op\":\"")
 }
 
 fn show(line: &[u8]) -> String {
@@ -127,6 +139,10 @@ struct Expected {
     is_boundary: Vec<bool>,
     /// Transactions of more than `CHUNK_RECORDS` records: (first seq, last seq).
     large: Vec<(u64, u64)>,
+    /// Each distinct checkpoint (`offset@file`) and the seq of its first record.
+    checkpoints: Vec<(String, u64)>,
+    /// Each new maximum of the record timestamps and the seq of the record that reached it.
+    times: Vec<(u32, u64)>,
 }
 
 fn decode_expected(files: &[PathBuf], log: &Path) -> Expected {
@@ -142,6 +158,8 @@ fn decode_expected(files: &[PathBuf], log: &Path) -> Expected {
         hashes: Vec::with_capacity(1 << 21),
         is_boundary: vec![true],
         large: Vec::new(),
+        checkpoints: Vec::new(),
+        times: Vec::new(),
     };
     let mut line = Vec::with_capacity(4096);
     let mut txn_start: Option<u64> = None;
@@ -158,6 +176,22 @@ fn decode_expected(files: &[PathBuf], log: &Path) -> Expected {
         );
         exp.hashes.push(line_hash(&l[1..]));
         let seq = exp.hashes.len() as u64;
+        let cp = field(l, b"\"checkpoint\":\"");
+        if exp
+            .checkpoints
+            .last()
+            .is_none_or(|(c, _)| c.as_bytes() != cp)
+        {
+            exp.checkpoints
+                .push((String::from_utf8_lossy(cp).into_owned(), seq));
+        }
+        let ts: u32 = std::str::from_utf8(field(l, b"\"timestamp\":"))
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no timestamp in {}", show(l)));
+        if exp.times.last().is_none_or(|&(t, _)| ts > t) {
+            exp.times.push((ts, seq));
+        }
         let boundary = match op_of(l) {
             b"BEGIN" => {
                 txn_start = Some(seq);
@@ -312,13 +346,12 @@ fn ingest_survives_sigkill_at_random_moments() {
     let run_log = |n: u32| dir.0.join(format!("ingest-{}.log", n % 2));
 
     // 1. The binlogs.
-    let rows = std::env::var("CHANGETRACK_CRASH_ROWS").unwrap_or_else(|_| "1000000".into());
     let t = Instant::now();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/make_binlog.sh");
     let out = Command::new("bash")
         .arg(&script)
         .arg(&binlogs)
-        .arg(&rows)
+        .arg("1000000")
         .output()
         .expect("cannot run tests/support/make_binlog.sh");
     let script_log = String::from_utf8_lossy(&out.stderr);
@@ -368,7 +401,9 @@ fn ingest_survives_sigkill_at_random_moments() {
             let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
             (t.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32)) | 1
         });
-    eprintln!("kill schedule seed: {seed} (replay with CHANGETRACK_CRASH_SEED={seed})");
+    eprintln!(
+        "kill schedule seed: {seed} (draw the same delays with CHANGETRACK_CRASH_SEED={seed})"
+    );
     let mut rng = Rng(seed);
     let t_kills = Instant::now();
     let mut kills = 0u32;
@@ -378,34 +413,44 @@ fn ingest_survives_sigkill_at_random_moments() {
     let mut stalled_kills = 0u32;
     // Kills whose next run found (and removed) chunks of an uncommitted large transaction.
     let mut inside_large: Vec<(u32, u64, u64)> = Vec::new();
+    let mut other_chunks = 0u32;
     // Kills after which the committed tail was right before a large transaction.
     let mut before_large = 0u32;
     let mut committed = 0u64;
     // Records per second of child run time, measured (runs with progress only).
     let (mut run_secs, mut run_records) = (0f64, 0u64);
+    // The fastest rate seen, start-up (~0.1 s) aside.
+    let mut fastest = 0f64;
     // Lower bound of the delay, raised while runs make no progress (large transactions).
     let mut floor = 0.02f64;
     let mut completed_early = false;
-    while kills < TARGET_KILLS {
+    // Runs started from the current committed tail.
+    let mut tries_here = 0u32;
+    while progress_kills < PACED_KILLS {
         assert!(
             t_kills.elapsed() < KILL_PHASE_LIMIT,
             "the kill phase took more than {KILL_PHASE_LIMIT:?} ({kills} kills, tail at seq \
              {committed} of {n})"
         );
         let remaining = (n - committed) as f64;
-        let kills_left = f64::from(TARGET_KILLS - kills);
+        let kills_left = f64::from(PACED_KILLS - progress_kills);
         let rate = if run_records > 0 {
             run_records as f64 / run_secs
         } else {
             50_000.0
         };
+        let large_next = exp.large.iter().find(|&&(a, _)| a == committed + 1);
         let early = rng.unit() < 0.08;
         let delay = if early {
             // During start-up: opening the store, open-time recovery, the first reads.
             rng.unit() * 0.06
+        } else if let (Some(&(a, b)), true) = (large_next, tries_here < 3) {
+            // The run starts with a large transaction: a random moment inside it (start-up
+            // time, then a fraction of the time its records take at the fastest rate seen).
+            0.1 + (0.05 + 0.9 * rng.unit()) * (b - a + 1) as f64 / fastest.max(rate)
         } else {
             let target = remaining / kills_left / rate;
-            (target * (0.3 + 1.4 * rng.unit())).max(floor * (1.0 + rng.unit()))
+            (target * (0.3 + 1.4 * rng.unit())).max(floor * (1.0 + 0.3 * rng.unit()))
         }
         .clamp(0.0, 20.0);
         let log = run_log(runs);
@@ -416,21 +461,27 @@ fn ingest_survives_sigkill_at_random_moments() {
         let lived = started.elapsed().as_secs_f64();
         let log_text = std::fs::read_to_string(&log).unwrap_or_default();
         if let Some((from, to)) = recovered_range(&log_text) {
-            // The previous run was killed inside a transaction after some of its chunks were
-            // written: they sit right past the committed tail.
+            // The previous run was killed after it had written chunks of records that it had not
+            // committed: they sat right past the committed tail.
             assert_eq!(
                 from,
                 committed + 1,
                 "run {runs} removed uncommitted records {from}..{to}, but the committed tail \
                  is {committed}"
             );
-            assert!(
-                exp.large.iter().any(|&(a, b)| a <= from && to <= b),
-                "run {runs} removed uncommitted records {from}..{to}, outside any large \
-                 transaction {:?}",
-                exp.large
-            );
-            inside_large.push((kills, from, to));
+            if inside_large
+                .last()
+                .is_some_and(|&(_, f, t)| (f, t) == (from, to))
+            {
+                // The same chunks again: the run that removed them was killed before it
+                // committed the removal.
+            } else if exp.large.iter().any(|&(a, b)| a <= from && to <= b) {
+                inside_large.push((kills, from, to));
+            } else {
+                // A chunk of a group commit of small transactions (a batch can hold more
+                // records than a chunk).
+                other_chunks += 1;
+            }
         }
         if let Some(st) = ended {
             assert!(
@@ -474,12 +525,14 @@ fn ingest_survives_sigkill_at_random_moments() {
             progress_kills += 1;
             run_secs += lived;
             run_records += advanced;
+            fastest = fastest.max(advanced as f64 / (lived - 0.1).max(0.05));
             floor = 0.02;
         } else {
             stalled_kills += 1;
             // No progress: the run did not get through a (large) transaction. Longer next time.
-            floor = (floor.max(delay) * 1.5).min(20.0);
+            floor = (floor.max(delay) * 1.3).min(20.0);
         }
+        tries_here = if advanced > 0 { 0 } else { tries_here + 1 };
         committed = now;
     }
     let kill_secs = t_kills.elapsed().as_secs_f64();
@@ -494,7 +547,14 @@ fn ingest_survives_sigkill_at_random_moments() {
         out.status
     );
     if let Some((from, to)) = recovered_range(&err) {
-        inside_large.push((kills, from, to));
+        assert_eq!(from, committed + 1, "the final run removed {from}..{to}");
+        if exp.large.iter().any(|&(a, b)| a <= from && to <= b)
+            && inside_large
+                .last()
+                .is_none_or(|&(_, f, t)| (f, t) != (from, to))
+        {
+            inside_large.push((kills, from, to));
+        }
     }
     let final_stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!(
@@ -603,11 +663,66 @@ fn ingest_survives_sigkill_at_random_moments() {
         std::fs::read_to_string(&dump_log).unwrap_or_default()
     );
 
+    // 6. The counters and the indexes, rebuilt across the kills: the first record dumped from a
+    // checkpoint or a time must be the first one at it.
+    let t = Instant::now();
+    let out = Command::new(BIN)
+        .args(["stats", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let stats = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stats.contains(&format!("records:      {n}\n"))
+            && stats.contains(&format!("seq range:    1..{n}\n")),
+        "changetrack stats disagrees with the {n} records stored ({}):\n{stats}",
+        out.status
+    );
+    let mut probes: Vec<(String, u64)> = Vec::new();
+    let cps = &exp.checkpoints;
+    for &(a, b) in &exp.large {
+        // A large transaction's first record, one inside it, and the record after it.
+        let inside = a + 1 + rng.next_u64() % (b - a);
+        for want in [a, inside, b + 1] {
+            let i = cps.partition_point(|&(_, s)| s <= want).saturating_sub(1);
+            if let Some((cp, first)) = cps.get(i) {
+                probes.push((format!("--from-checkpoint={cp}"), *first));
+            }
+        }
+    }
+    for _ in 0..8 {
+        let (cp, first) = &cps[(rng.next_u64() % cps.len() as u64) as usize];
+        probes.push((format!("--from-checkpoint={cp}"), *first));
+    }
+    for _ in 0..4 {
+        let (ts, first) = exp.times[(rng.next_u64() % exp.times.len() as u64) as usize];
+        probes.push((format!("--from-time={ts}"), first));
+    }
+    for (arg, want) in &probes {
+        let mut c = Command::new(BIN);
+        c.args(["dump", "--format", "jsonl", arg.as_str(), "--store"])
+            .arg(&store);
+        let first = nth_line(&mut c, 0);
+        assert_eq!(
+            split_seq(&first).map(|(s, _)| s),
+            Some(*want),
+            "dump {arg} starts at the wrong record: {}",
+            show(&first)
+        );
+    }
+    eprintln!(
+        "stats and {} index probes (checkpoint, time) agree: {:.1} s",
+        probes.len(),
+        t.elapsed().as_secs_f64()
+    );
+
     eprintln!(
         "crash test: seed {seed}; {kills} kills in {runs} runs ({kill_secs:.1} s): {progress_kills} \
          after progress, {stalled_kills} without progress, {early_kills} during start-up; {} \
-         inside a large transaction after chunks were written {inside_large:?}; {before_large} \
-         with the tail right before a large transaction",
+         inside a large transaction after chunks were written (kill, removed from, to) \
+         {inside_large:?}; {other_chunks} after chunks of group-committed small transactions; \
+         {before_large} with the tail right before a large transaction",
         inside_large.len()
     );
     eprintln!(

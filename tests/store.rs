@@ -409,18 +409,40 @@ fn follow_mode_tails_a_growing_file_and_new_files() {
     let cut = f1.len() / 2 + 3;
     std::fs::write(src.join("mariadb-bin.000001"), &f1[..cut]).unwrap();
     let sdir = tmp("follow-store");
-    let store = Store::open(&sdir, StoreOptions { sync: SyncMode::Never, ..StoreOptions::default() }).unwrap();
+    let store = Store::open(
+        &sdir,
+        StoreOptions {
+            sync: SyncMode::Never,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
     let want = decode(&files[..2]);
-    let stop: changetrack::ingest::StopFlag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop: changetrack::ingest::StopFlag =
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     std::thread::scope(|s| {
         let t = s.spawn(|| {
-            let opts = IngestOptions { follow: true, ..IngestOptions::default() };
-            ingest(&store, std::slice::from_ref(&src), &opts, Some(&stop), &mut |_| {}).unwrap()
+            let opts = IngestOptions {
+                follow: true,
+                ..IngestOptions::default()
+            };
+            ingest(
+                &store,
+                std::slice::from_ref(&src),
+                &opts,
+                Some(&stop),
+                &mut |_| {},
+            )
+            .unwrap()
         });
         let wait_for = |n: u64| {
             let start = std::time::Instant::now();
             while store.last_seq() < n {
-                assert!(start.elapsed() < Duration::from_secs(20), "follow mode stalled at {} of {n}", store.last_seq());
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "follow mode stalled at {} of {n}",
+                    store.last_seq()
+                );
                 std::thread::sleep(Duration::from_millis(1));
             }
             start.elapsed()
@@ -439,4 +461,23 @@ fn follow_mode_tails_a_growing_file_and_new_files() {
     assert_eq!(strip(&dump(&store)), strip(&want));
     std::fs::remove_dir_all(&src).unwrap();
     std::fs::remove_dir_all(&sdir).unwrap();
+}
+
+#[test]
+fn an_abandoned_writer_does_not_leave_dictionary_ids_behind() {
+    let dir = tmp("abandon");
+    let recs = decode(&full_variant()[..1]);
+    let store = Store::open(&dir, StoreOptions::default()).unwrap();
+    {
+        // New tables are assigned ids in this writer, which is then dropped without commit.
+        let mut w = store.begin().unwrap();
+        for r in &recs {
+            w.push(r).unwrap();
+        }
+    }
+    store.append(&recs, None).unwrap();
+    drop(store);
+    let store = Store::open(&dir, StoreOptions::default()).unwrap();
+    assert_eq!(strip(&dump(&store)), strip(&recs));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

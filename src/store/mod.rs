@@ -431,6 +431,10 @@ fn db_options(opts: &StoreOptions, create: bool) -> Options {
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);
     o.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
     o.set_max_background_jobs(2);
+    // Every open after a crash flushes the recovered memtables into new level-0 files; a store
+    // restarted many times in a row must not hit the level-0 write stop.
+    o.set_level_zero_slowdown_writes_trigger(64);
+    o.set_level_zero_stop_writes_trigger(128);
     o.set_keep_log_file_num(4);
     o
 }
@@ -766,6 +770,8 @@ impl Store {
             index_ts: Vec::new(),
             txn_starts: Vec::new(),
             buf: Vec::with_capacity(1024),
+            dict_dirty: false,
+            committed: false,
         })
     }
 
@@ -1150,6 +1156,22 @@ pub struct TxnWriter<'a> {
     index_ts: Vec<(u32, u64)>,
     txn_starts: Vec<u64>,
     buf: Vec<u8>,
+    /// Dictionary entries were assigned in memory by this writer.
+    dict_dirty: bool,
+    committed: bool,
+}
+
+impl Drop for TxnWriter<'_> {
+    fn drop(&mut self) {
+        // Abandoned without commit: ids assigned in memory for entries that never reached disk
+        // must not be used by later records. Reload the dictionary from what is stored.
+        if !self.committed && self.dict_dirty {
+            if let Err(e) = self.store.load_dict() {
+                tracing::warn!("cannot reload the dictionary after an abandoned write: {e}");
+                self.store.inner.poisoned.store(true, Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 impl TxnWriter<'_> {
@@ -1177,6 +1199,7 @@ impl TxnWriter<'_> {
             };
             codec::encode(&mut self.buf, rec, &mut bd);
             let dict_cf = self.store.cf(CF_DICT)?;
+            self.dict_dirty |= !bd.added.is_empty();
             for (k, v) in bd.added {
                 self.batch.put_cf(dict_cf, k, v);
             }
@@ -1258,6 +1281,7 @@ impl TxnWriter<'_> {
         }
         let batch = std::mem::take(&mut self.batch);
         s.write(batch)?;
+        self.committed = true;
         *guard = self.tail;
         s.inner
             .committed
