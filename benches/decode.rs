@@ -155,8 +155,8 @@ fn prepare(tmp: &Path) -> Vec<Prepared> {
             src
         };
         let bytes = std::fs::metadata(&path).expect("stat binlog").len();
-        let mut reader =
-            BinlogReader::open(&[path.clone()], BinlogOptions::default()).expect("open binlog");
+        let mut reader = BinlogReader::open(std::slice::from_ref(&path), BinlogOptions::default())
+            .expect("open binlog");
         let mut records = 0;
         while reader.next_record().expect("decode binlog").is_some() {
             records += 1;

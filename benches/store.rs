@@ -113,10 +113,11 @@ fn decode_file(path: &Path) -> (Vec<ChangeRecord>, u64) {
     } else {
         (path.to_path_buf(), raw.len() as u64)
     };
-    let records: Vec<ChangeRecord> = BinlogReader::open(std::slice::from_ref(&file), BinlogOptions::default())
-        .expect("open binlog")
-        .collect::<Result<_, _>>()
-        .expect("decode binlog");
+    let records: Vec<ChangeRecord> =
+        BinlogReader::open(std::slice::from_ref(&file), BinlogOptions::default())
+            .expect("open binlog")
+            .collect::<Result<_, _>>()
+            .expect("decode binlog");
     if file != path {
         let _ = std::fs::remove_file(&file);
     }
