@@ -164,7 +164,7 @@ declare -A SEEK_P50 SEEK_P99
 if [[ "$SKIP_CRITERION" != 1 ]]; then
     log "criterion: read/iter and seeks against $STORE"
     CRIT_OUT="$WORK/criterion.txt"
-    (cd "$REPO" && CHANGETRACK_BENCH_STORE="$STORE" nice -n 0 cargo bench --quiet --bench store -- 'read/iter|seek' 2>&1) | tee "$CRIT_OUT" >&2
+    (cd "$REPO" && CHANGETRACK_BENCH_STORE="$STORE" nice -n 0 cargo bench --quiet --bench store -- --discard-baseline 'read/iter|seek' 2>&1) | tee "$CRIT_OUT" >&2
     # read/iter ... thrpt:  [a Melem/s b Melem/s c Melem/s]: the middle estimate.
     ITER_RATE=$(awk '
         /^read\/iter/ { on = 1 }

@@ -434,6 +434,9 @@ fn db_options(opts: &StoreOptions, create: bool) -> Options {
     // Every open after a crash flushes the recovered memtables into new level-0 files; a store
     // restarted many times in a row must not hit the level-0 write stop.
     o.set_level_zero_slowdown_writes_trigger(64);
+    // The small column families never fill a write buffer; without a WAL cap they would keep
+    // every log file alive (and every open would replay them all).
+    o.set_max_total_wal_size(128 << 20);
     o.set_level_zero_stop_writes_trigger(128);
     o.set_keep_log_file_num(4);
     o
