@@ -298,7 +298,7 @@ fn handle_record<'a>(
         Op::Commit => {
             if batch.open_has_tracked {
                 batch.open.push(rec);
-                flush_open(store, batch, stats)?;
+                flush_open(store, batch)?;
             }
             batch.open.clear();
             batch.in_txn = false;
@@ -313,7 +313,7 @@ fn handle_record<'a>(
                 if tracked {
                     batch.open.clear();
                     batch.open.push(rec);
-                    flush_open(store, batch, stats)?;
+                    flush_open(store, batch)?;
                 }
                 return Ok(true);
             }
@@ -329,7 +329,7 @@ fn handle_record<'a>(
                         commit(store, batch, stats)?;
                     }
                     batch.partial = true;
-                    flush_open(store, batch, stats)?;
+                    flush_open(store, batch)?;
                 }
             }
             Ok(false)
@@ -338,7 +338,7 @@ fn handle_record<'a>(
 }
 
 /// Moves the open transaction's buffered records into the batch writer.
-fn flush_open<'a>(store: &'a Store, batch: &mut Batch<'a>, _stats: &mut IngestStats) -> Result<()> {
+fn flush_open<'a>(store: &'a Store, batch: &mut Batch<'a>) -> Result<()> {
     if batch.writer.is_none() {
         batch.writer = Some(store.begin()?);
         batch.started = Some(Instant::now());

@@ -768,7 +768,6 @@ impl Store {
             batch: WriteBatch::default(),
             pending: 0,
             first_seq: tail.last_seq + 1,
-            chunked: false,
             index_cp: Vec::new(),
             index_ts: Vec::new(),
             txn_starts: Vec::new(),
@@ -1154,7 +1153,6 @@ pub struct TxnWriter<'a> {
     batch: WriteBatch,
     pending: usize,
     first_seq: u64,
-    chunked: bool,
     index_cp: Vec<(Checkpoint, u64)>,
     index_ts: Vec<(u32, u64)>,
     txn_starts: Vec<u64>,
@@ -1235,7 +1233,6 @@ impl TxnWriter<'_> {
         let batch = std::mem::take(&mut self.batch);
         self.store.write(batch)?;
         self.pending = 0;
-        self.chunked = true;
         Ok(())
     }
 
