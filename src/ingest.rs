@@ -27,7 +27,7 @@ pub struct IngestOptions {
     /// How often to look for new bytes when following. Default: 2 ms.
     pub poll_interval: Duration,
     /// Commit a batch once it holds this many records (several small source transactions share
-    /// one atomic batch). Default: 20 000.
+    /// one atomic batch). Default: 100 000 (about 25 MB of batch at the most).
     pub batch_records: usize,
     /// Commit a batch at least this often while records keep coming. Default: 5 ms.
     pub batch_latency: Duration,
@@ -40,8 +40,8 @@ impl Default for IngestOptions {
             binlog: BinlogOptions::default(),
             follow: false,
             poll_interval: Duration::from_millis(2),
-            batch_records: 20_000,
-            batch_latency: Duration::from_millis(5),
+            batch_records: 100_000,
+            batch_latency: Duration::from_millis(50),
         }
     }
 }
@@ -158,6 +158,7 @@ pub fn ingest(
         position: resume,
     };
     let mut last_progress = Instant::now();
+    let mut since_progress = 0u32;
     loop {
         if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
             break;
@@ -180,7 +181,9 @@ pub fn ingest(
                         commit(store, &mut batch, &mut stats)?;
                     }
                 }
-                if last_progress.elapsed() >= Duration::from_millis(100) {
+                since_progress += 1;
+                if since_progress >= 4096 && last_progress.elapsed() >= Duration::from_millis(100) {
+                    since_progress = 0;
                     progress(IngestProgress {
                         bytes: reader.stats().bytes,
                         records: stats.records + batch.records,

@@ -108,6 +108,13 @@ impl<'a> Reader<'a> {
     /// # Errors
     /// `Corruption` for a truncated or over-long varint.
     pub fn varint(&mut self) -> Result<u64> {
+        // Most stored integers fit in one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -544,6 +551,53 @@ pub fn decode(
     seq: u64,
     dict: &dyn Dictionary,
 ) -> Result<ChangeRecord> {
+    decode_cached(buf, shared, seq, dict, &mut DecodeCache::default())
+}
+
+/// State carried from one [`decode_cached`] call to the next by a reader of consecutive records:
+/// the records of one transaction share their GTID string instead of rebuilding it.
+#[derive(Debug, Default)]
+pub struct DecodeCache {
+    gtid: Option<(Arc<str>, u64, Arc<str>)>,
+    table: Option<(u64, Arc<TableInfo>)>,
+    server_version: Option<(u64, Arc<str>)>,
+}
+
+impl DecodeCache {
+    fn table(&mut self, id: u64, dict: &dyn Dictionary) -> Result<Arc<TableInfo>> {
+        if let Some((i, t)) = &self.table {
+            if *i == id {
+                return Ok(Arc::clone(t));
+            }
+        }
+        let t = dict.table(id)?;
+        self.table = Some((id, Arc::clone(&t)));
+        Ok(t)
+    }
+
+    fn server_version(&mut self, id: u64, dict: &dyn Dictionary) -> Result<Arc<str>> {
+        if let Some((i, s)) = &self.server_version {
+            if *i == id {
+                return Ok(Arc::clone(s));
+            }
+        }
+        let s = dict.string(id)?;
+        self.server_version = Some((id, Arc::clone(&s)));
+        Ok(s)
+    }
+}
+
+/// [`decode`], reusing what `cache` holds from the previous record.
+///
+/// # Errors
+/// `Corruption` for malformed bytes or unknown ids.
+pub fn decode_cached(
+    buf: &[u8],
+    shared: &bytes::Bytes,
+    seq: u64,
+    dict: &dyn Dictionary,
+    cache: &mut DecodeCache,
+) -> Result<ChangeRecord> {
     let mut r = Reader::new(buf);
     let version = r.u8()?;
     if version != RECORD_FORMAT {
@@ -557,9 +611,9 @@ pub fn decode(
     let checkpoint = Checkpoint::new(r.u32()?, r.varint()?);
     let safe_checkpoint = Checkpoint::new(r.u32()?, r.varint()?);
     let server_id = r.u32()?;
-    let server_version = dict.string(r.varint()?)?;
+    let server_version = cache.server_version(r.varint()?, dict)?;
     let table = if flags & F_TABLE != 0 {
-        Some(dict.table(r.varint()?)?)
+        Some(cache.table(r.varint()?, dict)?)
     } else {
         None
     };
@@ -567,12 +621,21 @@ pub fn decode(
         (true, true) => {
             let src = dict.string(r.varint()?)?;
             let n = r.varint()?;
-            let sep = if src.contains('-') && !src.contains(':') && src.matches('-').count() == 1 {
-                '-'
-            } else {
-                ':'
-            };
-            Some(Arc::from(format!("{src}{sep}{n}")))
+            match &cache.gtid {
+                Some((s, m, full)) if *m == n && Arc::ptr_eq(s, &src) => Some(Arc::clone(full)),
+                _ => {
+                    let sep =
+                        if src.contains('-') && !src.contains(':') && src.matches('-').count() == 1
+                        {
+                            '-'
+                        } else {
+                            ':'
+                        };
+                    let full: Arc<str> = Arc::from(format!("{src}{sep}{n}"));
+                    cache.gtid = Some((src, n, Arc::clone(&full)));
+                    Some(full)
+                }
+            }
         }
         (true, false) => Some(Arc::from(r.string()?)),
         _ => None,
