@@ -34,6 +34,13 @@ pub enum ErrorKind {
     Incident,
     /// A bug in this library.
     Internal,
+    /// Wrong credentials (which part was wrong is never said).
+    Unauthorized,
+    /// Another consumer of the group is active (non-blocking mode), or this consumer lost the
+    /// group to a standby.
+    Busy,
+    /// A group (or other named object) with that name exists already.
+    AlreadyExists,
 }
 
 impl ErrorKind {
@@ -54,6 +61,9 @@ impl ErrorKind {
             Self::LimitExceeded => "limit exceeded",
             Self::Incident => "incident",
             Self::Internal => "internal error",
+            Self::Unauthorized => "unauthorized",
+            Self::Busy => "busy",
+            Self::AlreadyExists => "already exists",
         }
     }
 }

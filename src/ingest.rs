@@ -18,8 +18,11 @@ use crate::store::{SourcePosition, Store, TxnWriter};
 /// Options of [`ingest`].
 #[derive(Clone, Debug)]
 pub struct IngestOptions {
-    /// What is tracked. Default: everything.
-    pub filter: Filter,
+    /// What is tracked. `None` (the default): what the store last recorded (everything in a new
+    /// store), with the object changes requested since (see
+    /// [`crate::store::request_object_change`]). `Some`: this filter, recorded in the store's
+    /// filter history if it differs from the one in force.
+    pub filter: Option<Filter>,
     /// Binlog reading limits.
     pub binlog: BinlogOptions,
     /// Keep tailing the inputs for new events and files instead of stopping at the end.
@@ -31,12 +34,17 @@ pub struct IngestOptions {
     pub batch_records: usize,
     /// Commit a batch at least this often while records keep coming. Default: 5 ms.
     pub batch_latency: Duration,
+    /// When following an idle source, append a HEARTBEAT record this often (its checkpoint is
+    /// the stored source position, its timestamp the wall clock), so that consumers' positions
+    /// and delays keep moving. `None`: no heartbeats. Default: 5 s.
+    pub heartbeat_interval: Option<Duration>,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
         Self {
-            filter: Filter::default(),
+            filter: None,
+            heartbeat_interval: Some(Duration::from_secs(5)),
             binlog: BinlogOptions::default(),
             follow: false,
             poll_interval: Duration::from_millis(2),
@@ -157,6 +165,8 @@ pub fn ingest(
         started: None,
         position: resume,
     };
+    let mut tracked = Tracked::load(store, opts.filter.as_ref())?;
+    let mut last_activity = (Instant::now(), 0u64);
     let mut last_progress = Instant::now();
     let mut since_progress = 0u32;
     loop {
@@ -169,7 +179,7 @@ pub fn ingest(
                     stats.skipped_stored += 1;
                     continue;
                 }
-                let boundary = handle_record(store, opts, &mut batch, rec, &mut stats)?;
+                let boundary = handle_record(store, &tracked.filter, &mut batch, rec, &mut stats)?;
                 if boundary {
                     stats.transactions += 1;
                     batch.position = Some(position_after(&reader, stored_through));
@@ -179,6 +189,7 @@ pub fn ingest(
                             .is_some_and(|t| t.elapsed() >= opts.batch_latency);
                     if due {
                         commit(store, &mut batch, &mut stats)?;
+                        tracked.poll(store, &batch)?;
                     }
                 }
                 since_progress += 1;
@@ -194,18 +205,22 @@ pub fn ingest(
             Ok(None) => {
                 // End of the input for now: make everything complete visible.
                 commit(store, &mut batch, &mut stats)?;
+                tracked.poll(store, &batch)?;
                 if !opts.follow {
                     break;
                 }
+                idle(store, opts, &batch, &mut last_activity, stats.records)?;
                 wait_for_more(&mut reader, opts)?;
             }
             Err(e) if e.kind() == ErrorKind::Incomplete => {
                 commit(store, &mut batch, &mut stats)?;
+                tracked.poll(store, &batch)?;
                 if !opts.follow {
                     stats.incomplete_tail = true;
                     tracing::info!("stopped at a partial event: {e}");
                     break;
                 }
+                idle(store, opts, &batch, &mut last_activity, stats.records)?;
                 wait_for_more(&mut reader, opts)?;
             }
             Err(e) => {
@@ -268,6 +283,129 @@ fn position_after(reader: &BinlogReader, prev_through: Checkpoint) -> SourcePosi
     }
 }
 
+/// The filter in force, and where the object-change request log was read up to.
+struct Tracked {
+    filter: Filter,
+    applied_request: u64,
+    requests_len: u64,
+}
+
+impl Tracked {
+    /// The filter to start with: `given` (recorded if it differs from the stored one) or the
+    /// stored one, then the requests made since.
+    fn load(store: &Store, given: Option<&Filter>) -> Result<Self> {
+        let stored = store.current_filter()?;
+        let applied_request = stored.as_ref().map_or(0, |(_, a)| *a);
+        let filter = match (given, stored) {
+            (Some(g), Some((s, _))) if *g == s => s,
+            (Some(g), _) => {
+                store.record_filter(g, Vec::new(), applied_request)?;
+                g.clone()
+            }
+            (None, Some((s, _))) => s,
+            (None, None) => {
+                let f = Filter::default();
+                store.record_filter(&f, Vec::new(), 0)?;
+                f
+            }
+        };
+        let mut t = Self {
+            filter,
+            applied_request,
+            requests_len: 0,
+        };
+        t.apply_requests(store)?;
+        Ok(t)
+    }
+
+    /// Applies object-change requests made since the last look, when the batch holds nothing
+    /// (between transactions), so that the change takes effect exactly at the stored position.
+    fn poll(&mut self, store: &Store, batch: &Batch<'_>) -> Result<()> {
+        if batch.writer.is_some() || batch.partial || batch.in_txn || !batch.open.is_empty() {
+            return Ok(());
+        }
+        if crate::store::requests_len(store.path()) == self.requests_len {
+            return Ok(());
+        }
+        self.apply_requests(store)
+    }
+
+    fn apply_requests(&mut self, store: &Store) -> Result<()> {
+        self.requests_len = crate::store::requests_len(store.path());
+        let new: Vec<_> = crate::store::read_requests(store.path())?
+            .into_iter()
+            .filter(|r| r.id > self.applied_request)
+            .collect();
+        let Some(last) = new.last().map(|r| r.id) else {
+            return Ok(());
+        };
+        let mut f = self.filter.clone();
+        for r in &new {
+            f.apply(&r.change);
+        }
+        store.record_filter(&f, new.iter().map(|r| r.id).collect(), last)?;
+        self.filter = f;
+        self.applied_request = last;
+        Ok(())
+    }
+}
+
+/// While following an idle source: appends a HEARTBEAT record once `heartbeat_interval` has
+/// passed without anything stored. `last` is (when, records stored by then).
+fn idle(
+    store: &Store,
+    opts: &IngestOptions,
+    batch: &Batch<'_>,
+    last: &mut (Instant, u64),
+    records: u64,
+) -> Result<()> {
+    if records != last.1 {
+        *last = (Instant::now(), records);
+    }
+    let Some(every) = opts.heartbeat_interval else {
+        return Ok(());
+    };
+    if last.0.elapsed() < every
+        || batch.writer.is_some()
+        || batch.partial
+        || batch.in_txn
+        || !batch.open.is_empty()
+    {
+        return Ok(());
+    }
+    let pos = store.source_position()?;
+    let checkpoint = pos.map_or(Checkpoint::default(), |p| {
+        Checkpoint::new(p.file_index, p.offset)
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    let hb = ChangeRecord {
+        seq: 0,
+        checkpoint,
+        safe_checkpoint: checkpoint,
+        timestamp: now,
+        op: Op::Heartbeat,
+        table: None,
+        database: None,
+        before: None,
+        after: None,
+        ddl: None,
+        gtid: None,
+        xid: None,
+        thread_id: None,
+        server_id: 0,
+        server_version: std::sync::Arc::from(""),
+        flags: crate::record::RecordFlags::default(),
+    };
+    let mut w = store.begin()?;
+    w.mark_transaction_start();
+    w.push(&hb)?;
+    w.commit(None)?;
+    last.0 = Instant::now();
+    Ok(())
+}
+
 fn wait_for_more(reader: &mut BinlogReader, opts: &IngestOptions) -> Result<()> {
     std::thread::sleep(opts.poll_interval);
     reader.refresh()?;
@@ -277,7 +415,7 @@ fn wait_for_more(reader: &mut BinlogReader, opts: &IngestOptions) -> Result<()> 
 /// Adds a record to the batch. Returns true when it closes a source transaction.
 fn handle_record<'a>(
     store: &'a Store,
-    opts: &IngestOptions,
+    filter: &Filter,
     batch: &mut Batch<'a>,
     rec: ChangeRecord,
     stats: &mut IngestStats,
@@ -310,7 +448,7 @@ fn handle_record<'a>(
             Ok(true)
         }
         _ => {
-            let tracked = opts.filter.matches(&rec);
+            let tracked = filter.matches(&rec);
             if !batch.in_txn {
                 // A standalone statement (DDL): its own transaction.
                 if tracked {

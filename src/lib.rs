@@ -31,6 +31,7 @@
 pub mod binlog;
 mod error;
 pub mod filter;
+pub mod group;
 pub mod ingest;
 pub mod record;
 pub mod source;
@@ -39,6 +40,9 @@ pub mod store;
 pub use binlog::{decode_all, BinlogOptions, BinlogReader, DecodeStats};
 pub use error::{Error, ErrorKind, Location, Result};
 pub use filter::Filter;
+pub use group::{
+    CommitAt, Committed, Consumer, ConsumerOptions, GroupInfo, GroupStatus, Groups, StartAt,
+};
 pub use ingest::{ingest, IngestOptions, IngestStats};
 pub use record::{
     ChangeRecord, Checkpoint, ColumnKind, Ddl, Field, Op, RecordFlags, TableInfo, Value,

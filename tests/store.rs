@@ -325,11 +325,13 @@ fn filters_track_only_what_is_asked() {
     )
     .unwrap();
     let opts = IngestOptions {
-        filter: Filter::default()
-            .with_tables("corpus.t_int")
-            .unwrap()
-            .with_types("dml")
-            .unwrap(),
+        filter: Some(
+            Filter::default()
+                .with_tables("corpus.t_int")
+                .unwrap()
+                .with_types("dml")
+                .unwrap(),
+        ),
         ..IngestOptions::default()
     };
     ingest(&store, &full_variant(), &opts, None, &mut |_| {}).unwrap();
@@ -424,6 +426,7 @@ fn follow_mode_tails_a_growing_file_and_new_files() {
         let t = s.spawn(|| {
             let opts = IngestOptions {
                 follow: true,
+                heartbeat_interval: None,
                 ..IngestOptions::default()
             };
             ingest(

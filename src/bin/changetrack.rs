@@ -2,7 +2,12 @@
 //!
 //! Exit codes: 0 success; 1 an error (corrupt or unsupported input, I/O, a store error);
 //! 2 bad usage; 3 the input ends inside an event (the message says where to resume);
-//! 4 the store is locked by another writer; 5 a position outside the stored data range.
+//! 4 the store is locked by another writer; 5 a position outside the stored data range;
+//! 6 wrong credentials; 7 another consumer of the group is active (`consume --no-wait`) or took
+//! over.
+
+#[path = "changetrack/groups.rs"]
+mod groups;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -154,6 +159,57 @@ enum Command {
         #[arg(long)]
         store: PathBuf,
     },
+    /// Consumer groups: create, list (with metrics), passwd, delete.
+    Group {
+        #[command(subcommand)]
+        command: groups::GroupCommand,
+    },
+    /// Read the store as a group's consumer (one active per group; others wait as standbys).
+    /// The password comes from CHANGETRACK_PASSWORD, --password-file, or a prompt.
+    Consume {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// The group id.
+        #[arg(long)]
+        group: String,
+        /// The group's username.
+        #[arg(long)]
+        user: String,
+        /// Read the password from the first line of this file.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Start at the first record at or after this time (epoch seconds or 'YYYY-MM-DD HH:MM:SS' UTC)
+        /// instead of after the committed position.
+        #[arg(long, conflicts_with = "from_checkpoint")]
+        from_time: Option<String>,
+        /// Start at the first record at or after this checkpoint (OFFSET@FILE_INDEX).
+        #[arg(long)]
+        from_checkpoint: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: RecordFormat,
+        /// Commit what was printed, as it goes (every second) and on exit.
+        #[arg(long)]
+        commit: bool,
+        /// Stop at the newest record (the default).
+        #[arg(long, conflicts_with = "follow")]
+        until_end: bool,
+        /// Wait for more records (until SIGINT/SIGTERM).
+        #[arg(long)]
+        follow: bool,
+        /// Fail (exit code 7) instead of waiting while another consumer is active.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// What is tracked: list, add, remove (takes effect while ingestion runs).
+    Objects {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        #[command(subcommand)]
+        command: groups::ObjectsCommand,
+    },
 }
 
 fn exit_code(e: &Error) -> u8 {
@@ -162,6 +218,8 @@ fn exit_code(e: &Error) -> u8 {
         ErrorKind::InvalidArgument => 2,
         ErrorKind::Locked => 4,
         ErrorKind::OutOfRange => 5,
+        ErrorKind::Unauthorized => 6,
+        ErrorKind::Busy => 7,
         _ => 1,
     }
 }
@@ -306,6 +364,21 @@ impl Output {
         Ok(())
     }
 
+    /// Writes out everything buffered.
+    fn flush(&mut self) -> Result<(), Error> {
+        Self::raw(&mut self.out, self.text.as_bytes())?;
+        self.text.clear();
+        Self::raw(&mut self.out, &self.bin)?;
+        self.bin.clear();
+        match self.out.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::new(
+                ErrorKind::Io,
+                format!("cannot write output: {e}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn finish(mut self) -> Result<(), Error> {
         Self::raw(&mut self.out, self.text.as_bytes())?;
         Self::raw(&mut self.out, &self.bin)?;
@@ -371,16 +444,23 @@ fn ingest_cmd(
     retention: changetrack::Retention,
     paths: &[PathBuf],
 ) -> Result<(), Error> {
-    let mut filter = Filter::default();
-    if let Some(d) = databases {
-        filter = filter.with_databases(&d)?;
-    }
-    if let Some(t) = tables {
-        filter = filter.with_tables(&t)?;
-    }
-    if let Some(t) = types {
-        filter = filter.with_types(&t)?;
-    }
+    // Flags replace the filter in force (recorded in the store's filter history); without
+    // them ingestion goes on with the stored one.
+    let filter = if databases.is_some() || tables.is_some() || types.is_some() {
+        let mut f = Filter::default();
+        if let Some(d) = databases {
+            f = f.with_databases(&d)?;
+        }
+        if let Some(t) = tables {
+            f = f.with_tables(&t)?;
+        }
+        if let Some(t) = types {
+            f = f.with_types(&t)?;
+        }
+        Some(f)
+    } else {
+        None
+    };
     let sopts = StoreOptions {
         sync: match sync {
             Sync::PerBatch => SyncMode::PerBatch,
@@ -619,6 +699,32 @@ fn main() -> ExitCode {
         })(),
         Command::Range { store, format } => range(&store, format),
         Command::Stats { store } => stats(&store),
+        Command::Group { command } => groups::group(command),
+        Command::Objects { store, command } => groups::objects(&store, command),
+        Command::Consume {
+            store,
+            group,
+            user,
+            password_file,
+            from_time,
+            from_checkpoint,
+            format,
+            commit,
+            until_end: _,
+            follow,
+            no_wait,
+        } => groups::consume(groups::ConsumeArgs {
+            store,
+            group,
+            user,
+            password_file,
+            from_time,
+            from_checkpoint,
+            format,
+            commit,
+            follow,
+            no_wait,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

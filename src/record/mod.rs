@@ -16,7 +16,19 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 
 /// A position in the source binlog: `offset@file_index` (offset in `mysql-bin.<file_index>`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Checkpoint {
     /// The numeric suffix of the binlog file.
     pub file_index: u32,

@@ -5,6 +5,10 @@
 //! source resume position; readers see only committed transactions. Layouts: `docs/DESIGN.md`.
 
 pub mod keys;
+mod objects;
+
+pub(crate) use objects::requests_len;
+pub use objects::{read_requests, request_object_change, FilterChange, ObjectRequest};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -382,6 +386,9 @@ impl Dictionary for ReadDict<'_> {
 
 // ---------------------------------------------------------------------------------------------
 
+/// The file in the store directory holding the writer's last committed seq.
+const TAIL_FILE: &str = "changetrack.tail";
+
 /// Fault injection for tests (feature `failpoints`): makes the next write or sync fail.
 #[cfg(feature = "failpoints")]
 pub mod failpoints {
@@ -418,6 +425,13 @@ struct Inner {
     poisoned: AtomicBool,
     _lock: Option<std::fs::File>,
     _secondary_dir: Option<PathBuf>,
+    /// Wakers of waiting consumers in this process (one-slot channels: a pending token means
+    /// "something was committed since you last looked").
+    subscribers: Mutex<Vec<crossbeam_channel::Sender<()>>>,
+    /// The writer's `changetrack.tail` file: the last committed seq (8 bytes LE), rewritten
+    /// after every commit so that readers in other processes notice new records with one
+    /// `pread` instead of catching up with the log.
+    tail_file: Option<std::fs::File>,
 }
 
 impl Drop for Inner {
@@ -466,6 +480,33 @@ fn db_options(opts: &StoreOptions, create: bool) -> Options {
     o
 }
 
+/// Removes the follower directories of processes that are gone (a process that exits without
+/// dropping its store, or is killed, leaves its directory behind).
+fn sweep_secondary_dirs() {
+    // Liveness is read from /proc; without it nothing is removed.
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("changetrack-secondary-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `path`.
     ///
@@ -489,6 +530,7 @@ impl Store {
             ));
         }
         let (db, lock, secondary) = if opts.read_only {
+            sweep_secondary_dirs();
             let dir = std::env::temp_dir().join(format!(
                 "changetrack-secondary-{}-{}",
                 std::process::id(),
@@ -536,6 +578,20 @@ impl Store {
                 .map_err(|e| map_db(&format!("cannot open {}", path.display()), &e))?;
             (db, Some(lock), None)
         };
+        let tail_file = if lock.is_some() {
+            let p = path.join(TAIL_FILE);
+            Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .read(true)
+                    .write(true)
+                    .open(&p)
+                    .map_err(|e| Error::io(format!("cannot open {}", p.display()), e))?,
+            )
+        } else {
+            None
+        };
         let inner = Inner {
             db,
             path,
@@ -546,6 +602,8 @@ impl Store {
             poisoned: AtomicBool::new(false),
             _lock: lock,
             _secondary_dir: secondary,
+            subscribers: Mutex::new(Vec::new()),
+            tail_file,
         };
         let store = Self {
             inner: Arc::new(inner),
@@ -558,6 +616,7 @@ impl Store {
         }
         store.inner.committed.store(tail.last_seq, Ordering::SeqCst);
         *store.inner.writer.lock().map_err(|_| poison_err())? = tail;
+        store.announce(tail.last_seq);
         Ok(store)
     }
 
@@ -694,6 +753,60 @@ impl Store {
         &self.inner.path
     }
 
+    /// Tells waiting consumers that records up to `last_seq` are committed: in this process
+    /// through their channels, in others through the tail file.
+    fn announce(&self, last_seq: u64) {
+        if let Some(f) = &self.inner.tail_file {
+            use std::os::unix::fs::FileExt;
+            if let Err(e) = f.write_all_at(&last_seq.to_le_bytes(), 0) {
+                tracing::warn!("cannot update {TAIL_FILE}: {e}");
+            }
+        }
+        if let Ok(mut subs) = self.inner.subscribers.lock() {
+            subs.retain(|tx| {
+                !matches!(
+                    tx.try_send(()),
+                    Err(crossbeam_channel::TrySendError::Disconnected(()))
+                )
+            });
+        }
+    }
+
+    /// A channel that receives a token whenever records are committed by this process's
+    /// writer (coalesced: at most one token waits). Readers in other processes use
+    /// [`Store::writer_last_seq`] instead.
+    #[must_use]
+    pub fn subscribe(&self) -> crossbeam_channel::Receiver<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if let Ok(mut subs) = self.inner.subscribers.lock() {
+            subs.push(tx);
+        }
+        rx
+    }
+
+    /// Whether this handle is the store's writer (as opposed to a read-only follower).
+    #[must_use]
+    pub fn is_writer(&self) -> bool {
+        !self.inner.opts.read_only
+    }
+
+    /// The last seq the writer (possibly in another process) has committed, read from its tail
+    /// file: one small read, cheap enough to poll. `None` if no writer ever ran.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn writer_last_seq(&self) -> Result<Option<u64>> {
+        let p = self.inner.path.join(TAIL_FILE);
+        match std::fs::read(&p) {
+            Ok(b) => Ok(b
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("cannot read {}", p.display()), e)),
+        }
+    }
+
     /// For a read-only store: catch up with the writer's latest commits.
     ///
     /// # Errors
@@ -706,7 +819,7 @@ impl Store {
             .db
             .try_catch_up_with_primary()
             .map_err(|e| map_db("cannot catch up with the writer", &e))?;
-        self.load_dict()?;
+        // New dictionary entries are loaded when a record needs them (see decode_record).
         let tail = self.read_tail()?;
         self.inner.committed.store(tail.last_seq, Ordering::SeqCst);
         Ok(())
@@ -1323,6 +1436,8 @@ impl TxnWriter<'_> {
         s.inner
             .committed
             .store(self.tail.last_seq, Ordering::SeqCst);
+        drop(guard);
+        s.announce(self.tail.last_seq);
         Ok((self.first_seq, self.tail.last_seq))
     }
 }

@@ -1,0 +1,575 @@
+//! Consumer groups: credentials, committed positions and per-group metrics.
+//!
+//! A group lives in `STORE/groups/ID/`, in small files shared by every process that uses the
+//! store (the RocksDB database has a single writer, the ingester; consumers may be in other
+//! processes and must be able to commit while it runs):
+//!
+//! | file | content |
+//! |---|---|
+//! | `group.json` | id, name, username, the Argon2id hash of the password (PHC string), creation time |
+//! | `commit` | the committed position: seq, checkpoint, timestamp (binary, CRC-checked) |
+//! | `lease` | which consumer is active: epoch, holder token, last renewal (binary, CRC-checked) |
+//! | `lease.lock` | `flock`ed around every read-modify-write of `lease` and every commit |
+//! | `active.lock` | `flock`ed by the active consumer for its lifetime (death detection) |
+//!
+//! Every replacement is atomic and durable (temporary file, fsync, rename, directory fsync).
+//! `STORE/groups/registry.lock` serializes creating, renaming passwords and deleting groups.
+
+mod consumer;
+mod files;
+
+pub use consumer::{CommitAt, Consumer, ConsumerOptions, StartAt};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::record::Checkpoint;
+use crate::store::Store;
+
+pub(crate) use files::FileLock;
+use files::{read_small, sync_dir, write_atomic};
+
+const REGISTRY_LOCK_WAIT: Duration = Duration::from_secs(10);
+const GROUP_FILE_LIMIT: u64 = 64 << 10;
+
+/// What a group is (never its password).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// The generated, stable id consumers connect with (distinct from the name).
+    pub id: String,
+    /// The name given at creation.
+    pub name: String,
+    /// The group's username.
+    pub username: String,
+    /// Creation time, epoch seconds.
+    pub created: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GroupFile {
+    format: u32,
+    #[serde(flatten)]
+    info: GroupInfo,
+    password_hash: String,
+}
+
+/// A committed position: everything up to and including `seq` has been consumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The last consumed record's sequence number.
+    pub seq: u64,
+    /// Its checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Its timestamp (epoch seconds).
+    pub timestamp: u32,
+}
+
+/// A group with its metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// The group.
+    pub info: GroupInfo,
+    /// The committed position, if the group ever committed.
+    pub committed: Option<Committed>,
+    /// Records stored after the committed position (all stored records before a first commit).
+    pub remaining: u64,
+    /// Newest record's time minus the committed record's time, in seconds (before a first
+    /// commit: minus the oldest record's time). `None` for an empty store.
+    pub delay_seconds: Option<u64>,
+}
+
+/// Checks a username: 1 to 16 characters, only `[A-Za-z0-9_]`.
+///
+/// # Errors
+/// `InvalidArgument` saying which rule is broken.
+pub fn validate_username(u: &str) -> Result<()> {
+    if u.is_empty() || u.chars().count() > 16 {
+        return Err(Error::invalid("a username has 1 to 16 characters"));
+    }
+    if !u.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::invalid(
+            "a username has only letters A-Z and a-z, digits and underscore",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a password: 8 to 32 printable ASCII characters (no space), with at least two of:
+/// upper-case letters, lower-case letters, digits, special characters. The error never
+/// contains the password.
+///
+/// # Errors
+/// `InvalidArgument` saying which rule is broken.
+pub fn validate_password(p: &str) -> Result<()> {
+    let n = p.chars().count();
+    if !(8..=32).contains(&n) {
+        return Err(Error::invalid("a password has 8 to 32 characters"));
+    }
+    if !p.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "a password has only printable ASCII characters, without spaces",
+        ));
+    }
+    let classes = [
+        p.chars().any(|c| c.is_ascii_uppercase()),
+        p.chars().any(|c| c.is_ascii_lowercase()),
+        p.chars().any(|c| c.is_ascii_digit()),
+        p.chars().any(|c| c.is_ascii_punctuation()),
+    ];
+    if classes.iter().filter(|&&b| b).count() < 2 {
+        return Err(Error::invalid(
+            "a password contains at least two of: upper-case letters, lower-case letters, digits, special characters",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_name(n: &str) -> Result<()> {
+    if n.trim().is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "a group name has 1 to 64 characters and no control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn hash_password(p: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("no random bytes for a password salt: {e}"),
+        )
+    })?;
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("password salt: {e}")))?;
+    Argon2::default()
+        .hash_password(p.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("password hashing failed: {e}")))
+}
+
+/// Verifies in constant time (argon2's comparison). A malformed stored hash is `Corruption`.
+fn verify_hash(p: &str, phc: &str) -> Result<bool> {
+    let parsed = PasswordHash::new(phc)
+        .map_err(|e| Error::corruption(format!("stored password hash is malformed: {e}")))?;
+    Ok(Argon2::default()
+        .verify_password(p.as_bytes(), &parsed)
+        .is_ok())
+}
+
+fn to_json(g: &GroupFile) -> Result<Vec<u8>> {
+    serde_json::to_vec(g).map_err(|e| Error::new(ErrorKind::Internal, format!("group file: {e}")))
+}
+
+fn unauthorized() -> Error {
+    Error::new(
+        ErrorKind::Unauthorized,
+        "wrong group id, username or password",
+    )
+}
+
+fn new_group_id() -> Result<String> {
+    let mut b = [0u8; 10];
+    getrandom::fill(&mut b).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("no random bytes for a group id: {e}"),
+        )
+    })?;
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    // 80 random bits as 16 base32 characters.
+    let mut v = u128::from_be_bytes({
+        let mut a = [0u8; 16];
+        a[6..].copy_from_slice(&b);
+        a
+    });
+    let mut id = String::from("ctg-");
+    for _ in 0..16 {
+        id.push(char::from(ALPHABET[(v & 31) as usize]));
+        v >>= 5;
+    }
+    Ok(id)
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 20
+        && id.starts_with("ctg-")
+        && id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+}
+
+/// The consumer groups of a store (a directory inside it; works from any process, whether or
+/// not the store is open for writing elsewhere).
+#[derive(Clone, Debug)]
+pub struct Groups {
+    dir: PathBuf,
+}
+
+impl Groups {
+    /// The groups of the store in `store_dir`.
+    ///
+    /// # Errors
+    /// `NotFound` when `store_dir` holds no store; `Io`.
+    pub fn open(store_dir: &Path) -> Result<Self> {
+        if !store_dir.join("CURRENT").exists() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no store in {}", store_dir.display()),
+            ));
+        }
+        let dir = store_dir.join("groups");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        Ok(Self { dir })
+    }
+
+    pub(crate) fn group_dir(&self, id: &str) -> Result<PathBuf> {
+        if !valid_id(id) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("{id:?} is not a group id"),
+            ));
+        }
+        Ok(self.dir.join(id))
+    }
+
+    fn registry_lock(&self) -> Result<FileLock> {
+        FileLock::acquire(&self.dir.join("registry.lock"), REGISTRY_LOCK_WAIT)
+    }
+
+    /// Creates a group and returns its generated id.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a name, username or password that breaks the rules;
+    /// `AlreadyExists` for a name in use; `Io`.
+    pub fn create(&self, name: &str, username: &str, password: &str) -> Result<String> {
+        validate_name(name)?;
+        validate_username(username)?;
+        validate_password(password)?;
+        let hash = hash_password(password)?;
+        let _lock = self.registry_lock()?;
+        if self.list()?.iter().any(|g| g.name == name) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a group named {name:?} exists already"),
+            ));
+        }
+        let id = new_group_id()?;
+        let gdir = self.dir.join(&id);
+        let tmp = self.dir.join(format!(".new-{id}"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir(&tmp)
+            .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+        let file = GroupFile {
+            format: 1,
+            info: GroupInfo {
+                id: id.clone(),
+                name: name.to_owned(),
+                username: username.to_owned(),
+                created: now_secs(),
+            },
+            password_hash: hash,
+        };
+        write_atomic(&tmp.join("group.json"), &to_json(&file)?)?;
+        std::fs::rename(&tmp, &gdir)
+            .and_then(|()| sync_dir(&self.dir))
+            .map_err(|e| Error::io(format!("cannot create {}", gdir.display()), e))?;
+        tracing::info!(group = %id, %name, "group created");
+        Ok(id)
+    }
+
+    fn read_group(&self, id: &str) -> Result<GroupFile> {
+        let path = self.group_dir(id)?.join("group.json");
+        let bytes = read_small(&path, GROUP_FILE_LIMIT)?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no group {id}")))?;
+        let g: GroupFile = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::corruption(format!("{}: {e}", path.display())))?;
+        if g.format != 1 || g.info.id != id {
+            return Err(Error::corruption(format!(
+                "{} is not a group description",
+                path.display()
+            )));
+        }
+        Ok(g)
+    }
+
+    /// Every group, ordered by name.
+    ///
+    /// # Errors
+    /// `Io`; `Corruption` for an unreadable group file.
+    pub fn list(&self) -> Result<Vec<GroupInfo>> {
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(format!("cannot list {}", self.dir.display()), e))?;
+        for e in entries {
+            let e = e.map_err(|e| Error::io(format!("cannot list {}", self.dir.display()), e))?;
+            let name = e.file_name();
+            let Some(id) = name.to_str().filter(|n| valid_id(n)) else {
+                continue;
+            };
+            match self.read_group(id) {
+                Ok(g) => out.push(g.info),
+                // Deleted between the listing and the read.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Checks credentials. Wrong id, username or password all give the same `Unauthorized`.
+    ///
+    /// # Errors
+    /// `Unauthorized`; `Corruption`, `Io`.
+    pub fn authenticate(&self, id: &str, username: &str, password: &str) -> Result<GroupInfo> {
+        let g = match self.read_group(id) {
+            Ok(g) => g,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // Spend the same time as a real check, so ids cannot be probed by timing.
+                let _ = hash_password(password);
+                return Err(unauthorized());
+            }
+            Err(e) => return Err(e),
+        };
+        let pw_ok = verify_hash(password, &g.password_hash)?;
+        let user_ok = constant_time_eq(g.info.username.as_bytes(), username.as_bytes());
+        if pw_ok && user_ok {
+            Ok(g.info)
+        } else {
+            tracing::warn!(group = %id, "authentication failed");
+            Err(unauthorized())
+        }
+    }
+
+    /// Changes a group's password (the old one must match; the new one follows the rules).
+    ///
+    /// # Errors
+    /// `Unauthorized` for a wrong old password or unknown id; `InvalidArgument`; `Io`.
+    pub fn change_password(&self, id: &str, old: &str, new: &str) -> Result<()> {
+        validate_password(new)?;
+        let _lock = self.registry_lock()?;
+        let mut g = match self.read_group(id) {
+            Ok(g) => g,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(unauthorized()),
+            Err(e) => return Err(e),
+        };
+        if !verify_hash(old, &g.password_hash)? {
+            return Err(unauthorized());
+        }
+        g.password_hash = hash_password(new)?;
+        write_atomic(&self.group_dir(id)?.join("group.json"), &to_json(&g)?)?;
+        tracing::info!(group = %id, "password changed");
+        Ok(())
+    }
+
+    /// Deletes a group and its committed position for good. An active consumer of it fails at
+    /// its next commit.
+    ///
+    /// # Errors
+    /// `NotFound`; `Io`.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        let _lock = self.registry_lock()?;
+        let gdir = self.group_dir(id)?;
+        if !gdir.join("group.json").exists() {
+            return Err(Error::new(ErrorKind::NotFound, format!("no group {id}")));
+        }
+        // Rename first (atomic: the group is gone at once), then remove the files.
+        let grave = self
+            .dir
+            .join(format!(".deleted-{id}-{}", std::process::id()));
+        std::fs::rename(&gdir, &grave)
+            .and_then(|()| sync_dir(&self.dir))
+            .map_err(|e| Error::io(format!("cannot delete {}", gdir.display()), e))?;
+        std::fs::remove_dir_all(&grave)
+            .map_err(|e| Error::io(format!("cannot remove {}", grave.display()), e))?;
+        tracing::info!(group = %id, "group deleted");
+        Ok(())
+    }
+
+    /// The committed position of a group.
+    ///
+    /// # Errors
+    /// `NotFound`; `Corruption` for a damaged commit file; `Io`.
+    pub fn committed(&self, id: &str) -> Result<Option<Committed>> {
+        let gdir = self.group_dir(id)?;
+        if !gdir.join("group.json").exists() {
+            return Err(Error::new(ErrorKind::NotFound, format!("no group {id}")));
+        }
+        read_commit(&gdir)
+    }
+
+    /// A group with its metrics against `store`.
+    ///
+    /// # Errors
+    /// `NotFound`; store errors.
+    pub fn status(&self, store: &Store, id: &str) -> Result<GroupStatus> {
+        let info = self.read_group(id)?.info;
+        let committed = self.committed(id)?;
+        let range = store.data_range()?;
+        let (remaining, delay_seconds) = match &range {
+            None => (0, None),
+            Some(r) => {
+                let (after, from_ts) = match committed {
+                    Some(c) => (c.seq.max(r.oldest.seq - 1), c.timestamp),
+                    None => (r.oldest.seq - 1, r.oldest.timestamp),
+                };
+                (
+                    r.newest.seq.saturating_sub(after),
+                    Some(u64::from(r.newest.timestamp.saturating_sub(from_ts))),
+                )
+            }
+        };
+        Ok(GroupStatus {
+            info,
+            committed,
+            remaining,
+            delay_seconds,
+        })
+    }
+
+    /// Every group with its metrics.
+    ///
+    /// # Errors
+    /// As [`Groups::status`].
+    pub fn status_all(&self, store: &Store) -> Result<Vec<GroupStatus>> {
+        let mut out = Vec::new();
+        for g in self.list()? {
+            match self.status(store, &g.id) {
+                Ok(s) => out.push(s),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// The store's consumer groups.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn groups(&self) -> Result<Groups> {
+        Groups::open(self.path())
+    }
+
+    /// A consumer of a group, starting at `start`; waits as a standby while another consumer
+    /// of the group is active (see [`Consumer::open`] for the other options).
+    ///
+    /// # Errors
+    /// As [`Consumer::open`].
+    pub fn consumer(
+        &self,
+        group_id: &str,
+        username: &str,
+        password: &str,
+        start: StartAt,
+    ) -> Result<Consumer> {
+        Consumer::open(
+            self,
+            group_id,
+            username,
+            password,
+            &ConsumerOptions {
+                start,
+                ..ConsumerOptions::default()
+            },
+        )
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The commit file: "CTC1", seq u64 LE, file_index u32 LE, offset u64 LE, timestamp u32 LE,
+// epoch u64 LE (the lease epoch of the consumer that wrote it), crc32 of the preceding bytes.
+
+const COMMIT_MAGIC: &[u8; 4] = b"CTC1";
+const COMMIT_LEN: usize = 4 + 8 + 4 + 8 + 4 + 8 + 4;
+
+pub(crate) fn read_commit(gdir: &Path) -> Result<Option<Committed>> {
+    let path = gdir.join("commit");
+    let Some(b) = read_small(&path, 4096)? else {
+        return Ok(None);
+    };
+    let bad = || Error::corruption(format!("{} is damaged", path.display()));
+    if b.len() != COMMIT_LEN || &b[..4] != COMMIT_MAGIC {
+        return Err(bad());
+    }
+    let crc = u32::from_le_bytes(b[COMMIT_LEN - 4..].try_into().map_err(|_| bad())?);
+    if crc32fast::hash(&b[..COMMIT_LEN - 4]) != crc {
+        return Err(bad());
+    }
+    let u64_at = |at: usize| b[at..at + 8].try_into().map(u64::from_le_bytes);
+    let u32_at = |at: usize| b[at..at + 4].try_into().map(u32::from_le_bytes);
+    Ok(Some(Committed {
+        seq: u64_at(4).map_err(|_| bad())?,
+        checkpoint: Checkpoint::new(
+            u32_at(12).map_err(|_| bad())?,
+            u64_at(16).map_err(|_| bad())?,
+        ),
+        timestamp: u32_at(24).map_err(|_| bad())?,
+    }))
+}
+
+pub(crate) fn write_commit(gdir: &Path, c: &Committed, epoch: u64) -> Result<()> {
+    let mut b = Vec::with_capacity(COMMIT_LEN);
+    b.extend_from_slice(COMMIT_MAGIC);
+    b.extend_from_slice(&c.seq.to_le_bytes());
+    b.extend_from_slice(&c.checkpoint.file_index.to_le_bytes());
+    b.extend_from_slice(&c.checkpoint.offset.to_le_bytes());
+    b.extend_from_slice(&c.timestamp.to_le_bytes());
+    b.extend_from_slice(&epoch.to_le_bytes());
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    write_atomic(&gdir.join("commit"), &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_well_formed() {
+        let a = new_group_id().unwrap();
+        let b = new_group_id().unwrap();
+        assert!(valid_id(&a), "{a}");
+        assert_ne!(a, b);
+        assert!(!valid_id("ctg-../../etc/passw"));
+    }
+
+    #[test]
+    fn constant_time_eq_works() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

@@ -1,0 +1,245 @@
+//! What is tracked, over time: the filter history kept in the store, and the request log other
+//! processes append object changes to while ingestion runs.
+//!
+//! - `STORE/objects.requests`: one JSON line per requested [`ObjectChange`]
+//!   (`{"id":N,"requested_ms":T,"change":{...}}`), appended under `STORE/objects.lock` and
+//!   synced. Anyone may append; only the ingester applies.
+//! - `state` column family, key `filter`: the filter in force and the id of the last request
+//!   applied. Key `fh` + seq (u64 BE): one [`FilterChange`] per change, keyed by the first seq
+//!   it applies to. Both are written in one batch, between transactions.
+
+use std::io::Write;
+use std::path::Path;
+
+use rocksdb::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use super::{map_db, Store, CF_STATE};
+use crate::error::{Error, ErrorKind, Result};
+use crate::filter::{Filter, ObjectChange};
+use crate::record::Checkpoint;
+
+const KEY_FILTER: &[u8] = b"filter";
+const HISTORY_PREFIX: &[u8] = b"fh";
+const REQUESTS: &str = "objects.requests";
+const REQUESTS_LOCK: &str = "objects.lock";
+/// A request line is small; a longer one is damage, not a request.
+const MAX_REQUEST_LINE: usize = 1 << 20;
+
+/// A change of the tracked objects as the store recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterChange {
+    /// The first sequence number the filter applies to.
+    pub seq: u64,
+    /// The source position from which it applies: every transaction after it is filtered by
+    /// it (`0@0` when it applies from the start).
+    pub checkpoint: Checkpoint,
+    /// When it was applied (epoch milliseconds, wall clock).
+    pub applied_ms: u64,
+    /// The requests it applied (empty for a filter given to `ingest` directly).
+    pub requests: Vec<u64>,
+    /// The filter in force from then on.
+    pub filter: Filter,
+}
+
+/// A requested object change, waiting in the request log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRequest {
+    /// Its number (1, 2, ...).
+    pub id: u64,
+    /// When it was requested (epoch milliseconds).
+    pub requested_ms: u64,
+    /// The change.
+    pub change: ObjectChange,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Current {
+    filter: Filter,
+    applied_request: u64,
+}
+
+/// Appends a change to the request log of the store in `store_dir` (any process; the ingester
+/// applies it between two transactions, or at its next start). Returns the request id.
+///
+/// # Errors
+/// `NotFound` when there is no store; `Io`.
+pub fn request_object_change(store_dir: &Path, change: &ObjectChange) -> Result<u64> {
+    if !store_dir.join("CURRENT").exists() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no store in {}", store_dir.display()),
+        ));
+    }
+    let _lock = crate::group::FileLock::acquire(
+        &store_dir.join(REQUESTS_LOCK),
+        std::time::Duration::from_secs(10),
+    )?;
+    let id = read_requests(store_dir)?.last().map_or(1, |r| r.id + 1);
+    let req = ObjectRequest {
+        id,
+        requested_ms: crate::group::now_millis(),
+        change: change.clone(),
+    };
+    let mut line = serde_json::to_vec(&req)
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("object request: {e}")))?;
+    line.push(b'\n');
+    let path = store_dir.join(REQUESTS);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    f.write_all(&line)
+        .and_then(|()| f.sync_data())
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    Ok(id)
+}
+
+/// Every request in the log of the store in `store_dir`, in order. A torn last line (a crash
+/// while appending) is ignored.
+///
+/// # Errors
+/// `Corruption` for a damaged line before the last; `Io`.
+pub fn read_requests(store_dir: &Path) -> Result<Vec<ObjectRequest>> {
+    let path = store_dir.join(REQUESTS);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+    };
+    let mut out: Vec<ObjectRequest> = Vec::new();
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    for (n, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let req: ObjectRequest = if line.len() > MAX_REQUEST_LINE {
+            Err(Error::corruption("line too long"))
+        } else {
+            serde_json::from_slice(line).map_err(|e| Error::corruption(e.to_string()))
+        }
+        .map_err(|e| {
+            Error::corruption(format!(
+                "{} line {}: {}",
+                path.display(),
+                n + 1,
+                e.message()
+            ))
+        })?;
+        if out.last().is_some_and(|p| p.id >= req.id) {
+            return Err(Error::corruption(format!(
+                "{} line {}: request ids go backwards",
+                path.display(),
+                n + 1
+            )));
+        }
+        out.push(req);
+    }
+    Ok(out)
+}
+
+/// The size of the request log (cheap to poll).
+pub(crate) fn requests_len(store_dir: &Path) -> u64 {
+    std::fs::metadata(store_dir.join(REQUESTS)).map_or(0, |m| m.len())
+}
+
+fn history_key(seq: u64) -> Vec<u8> {
+    let mut k = HISTORY_PREFIX.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+impl Store {
+    /// The filter in force and the id of the last object request applied; `None` before
+    /// ingestion first recorded one.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn current_filter(&self) -> Result<Option<(Filter, u64)>> {
+        let cf = self.cf(CF_STATE)?;
+        let Some(v) = self
+            .inner
+            .db
+            .get_cf(cf, KEY_FILTER)
+            .map_err(|e| map_db("cannot read the filter", &e))?
+        else {
+            return Ok(None);
+        };
+        let c: Current = serde_json::from_slice(&v)
+            .map_err(|e| Error::corruption(format!("stored filter: {e}")))?;
+        Ok(Some((c.filter, c.applied_request)))
+    }
+
+    /// Every recorded change of the tracked objects, oldest first.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn filter_history(&self) -> Result<Vec<FilterChange>> {
+        let cf = self.cf(CF_STATE)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek(HISTORY_PREFIX);
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(HISTORY_PREFIX) {
+                break;
+            }
+            out.push(
+                serde_json::from_slice(v)
+                    .map_err(|e| Error::corruption(format!("stored filter change: {e}")))?,
+            );
+            it.next();
+        }
+        it.status()
+            .map_err(|e| map_db("cannot read the filter history", &e))?;
+        Ok(out)
+    }
+
+    /// Records `filter` as in force from the stored resume position on (writer only; call it
+    /// between transactions: nothing may be pending in a `TxnWriter`).
+    ///
+    /// # Errors
+    /// `Locked` on a read-only store; `Poisoned`, `Io`.
+    pub fn record_filter(
+        &self,
+        filter: &Filter,
+        requests: Vec<u64>,
+        applied_request: u64,
+    ) -> Result<FilterChange> {
+        self.check_writable()?;
+        let checkpoint = self.source_position()?.map_or(Checkpoint::default(), |p| {
+            Checkpoint::new(p.file_index, p.offset)
+        });
+        let change = FilterChange {
+            seq: self.last_seq() + 1,
+            checkpoint,
+            applied_ms: crate::group::now_millis(),
+            requests,
+            filter: filter.clone(),
+        };
+        let cf = self.cf(CF_STATE)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, history_key(change.seq), to_json(&change)?);
+        batch.put_cf(
+            cf,
+            KEY_FILTER,
+            to_json(&Current {
+                filter: filter.clone(),
+                applied_request,
+            })?,
+        );
+        self.write(batch)?;
+        tracing::info!(
+            seq = change.seq,
+            checkpoint = %change.checkpoint,
+            "tracking {}",
+            filter.describe()
+        );
+        Ok(change)
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v)
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("stored filter: {e}")))
+}
