@@ -201,6 +201,10 @@ enum Command {
         /// Fail (exit code 7) instead of waiting while another consumer is active.
         #[arg(long)]
         no_wait: bool,
+        /// Seconds without a lease renewal after which a standby replaces this consumer (when
+        /// its process hangs; a process that dies is replaced at once).
+        #[arg(long, default_value_t = 10.0)]
+        session_timeout: f64,
     },
     /// What is tracked: list, add, remove (takes effect while ingestion runs).
     Objects {
@@ -713,6 +717,7 @@ fn main() -> ExitCode {
             until_end: _,
             follow,
             no_wait,
+            session_timeout,
         } => groups::consume(groups::ConsumeArgs {
             store,
             group,
@@ -724,6 +729,7 @@ fn main() -> ExitCode {
             commit,
             follow,
             no_wait,
+            session_timeout,
         }),
     };
     match result {

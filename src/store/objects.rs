@@ -5,8 +5,9 @@
 //!   (`{"id":N,"requested_ms":T,"change":{...}}`), appended under `STORE/objects.lock` and
 //!   synced. Anyone may append; only the ingester applies.
 //! - `state` column family, key `filter`: the filter in force and the id of the last request
-//!   applied. Key `fh` + seq (u64 BE): one [`FilterChange`] per change, keyed by the first seq
-//!   it applies to. Both are written in one batch, between transactions.
+//!   applied. Key `fh` + n (u64 BE, 1, 2, ...): the n-th [`FilterChange`] (several may apply
+//!   from the same seq when nothing was stored in between). Both are written in one batch,
+//!   between transactions.
 
 use std::io::Write;
 use std::path::Path;
@@ -144,9 +145,9 @@ pub(crate) fn requests_len(store_dir: &Path) -> u64 {
     std::fs::metadata(store_dir.join(REQUESTS)).map_or(0, |m| m.len())
 }
 
-fn history_key(seq: u64) -> Vec<u8> {
+fn history_key(n: u64) -> Vec<u8> {
     let mut k = HISTORY_PREFIX.to_vec();
-    k.extend_from_slice(&seq.to_be_bytes());
+    k.extend_from_slice(&n.to_be_bytes());
     k
 }
 
@@ -218,8 +219,20 @@ impl Store {
             filter: filter.clone(),
         };
         let cf = self.cf(CF_STATE)?;
+        let next = {
+            let mut it = self.inner.db.raw_iterator_cf(cf);
+            it.seek_for_prev(history_key(u64::MAX));
+            match it.key() {
+                Some(k) if k.starts_with(HISTORY_PREFIX) && k.len() == HISTORY_PREFIX.len() + 8 => {
+                    let mut n = [0u8; 8];
+                    n.copy_from_slice(&k[HISTORY_PREFIX.len()..]);
+                    u64::from_be_bytes(n) + 1
+                }
+                _ => 1,
+            }
+        };
         let mut batch = WriteBatch::default();
-        batch.put_cf(cf, history_key(change.seq), to_json(&change)?);
+        batch.put_cf(cf, history_key(next), to_json(&change)?);
         batch.put_cf(
             cf,
             KEY_FILTER,

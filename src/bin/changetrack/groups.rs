@@ -274,6 +274,7 @@ pub struct ConsumeArgs {
     pub commit: bool,
     pub follow: bool,
     pub no_wait: bool,
+    pub session_timeout: f64,
 }
 
 /// Commit at least this often while consuming with `--commit`.
@@ -310,6 +311,8 @@ pub fn consume(a: ConsumeArgs) -> Result<(), Error> {
         &ConsumerOptions {
             start,
             wait: !a.no_wait,
+            session_timeout: Duration::try_from_secs_f64(a.session_timeout)
+                .map_err(|_| Error::new(ErrorKind::InvalidArgument, "bad --session-timeout"))?,
             ..ConsumerOptions::default()
         },
     )?;
@@ -335,14 +338,21 @@ pub fn consume(a: ConsumeArgs) -> Result<(), Error> {
         if !a.follow && c.position() > end {
             break;
         }
-        match c.poll(Duration::from_millis(200))? {
-            Some(rec) => {
-                out.record(fmt, &rec, true)?;
-                last = Some(rec.seq);
-                uncommitted += 1;
+        let rec = match c.poll(Duration::ZERO)? {
+            Some(r) => Some(r),
+            None => {
+                // Caught up: hand over what was read before waiting for more.
+                out.flush()?;
+                if !a.follow && c.position() > st.last_seq() {
+                    break;
+                }
+                c.poll(Duration::from_millis(200))?
             }
-            None if !a.follow && c.position() > st.last_seq() => break,
-            None => {}
+        };
+        if let Some(rec) = rec {
+            out.record(fmt, &rec, true)?;
+            last = Some(rec.seq);
+            uncommitted += 1;
         }
         if uncommitted > 0
             && (uncommitted >= COMMIT_RECORDS || last_commit.elapsed() >= COMMIT_EVERY)
