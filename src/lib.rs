@@ -14,6 +14,24 @@
 //! # Ok::<(), changetrack::Error>(())
 //! ```
 //!
+//! Ingest into a durable store and consume it as a group (one active consumer per group;
+//! standbys take over; commits are durable when they return):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use changetrack::{ingest, IngestOptions, StartAt, Store, StoreOptions};
+//!
+//! let store = Store::open("/var/lib/changetrack", StoreOptions::default())?;
+//! ingest(&store, &["/var/lib/mysql".into()], &IngestOptions::default(), None, &mut |_| {})?;
+//! let id = store.groups()?.create("billing", "billing", "Billing_pass1")?;
+//! let mut consumer = store.consumer(&id, "billing", "Billing_pass1", StartAt::Committed)?;
+//! while let Some(record) = consumer.poll(Duration::from_millis(100))? {
+//!     println!("{} {}", record.checkpoint, record.op.as_str());
+//!     consumer.commit(&record)?;
+//! }
+//! # Ok::<(), changetrack::Error>(())
+//! ```
+//!
 //! Features:
 //! - MySQL 5.0 to 9.x and MariaDB 10.x/11.x row-format binlogs, with or without CRC32, GTIDs,
 //!   MariaDB compressed events, MySQL TRANSACTION_PAYLOAD (zstd), PARTIAL_UPDATE_ROWS (JSON diffs),

@@ -691,9 +691,13 @@ fn spec_semantics_on_corpus() {
                         Box::new(string(format!("{}.{}", esc(&t.database), esc(&t.table)))),
                     )
                 }
-                Op::Ddl => rec
-                    .database_name()
-                    .map_or_else(null, |db| Av::Union(1, Box::new(string(esc(db))))),
+                Op::Ddl => {
+                    let stmt = rec.ddl.as_ref().map_or("", |d| d.statement.as_str());
+                    changetrack::filter::ddl_object(stmt)
+                        .0
+                        .or_else(|| rec.database_name().map(str::to_owned))
+                        .map_or_else(null, |db| Av::Union(1, Box::new(string(esc(&db)))))
+                }
                 Op::Begin | Op::Commit | Op::Heartbeat => null(),
             };
             eq(&mut f, "objectName", object);

@@ -71,6 +71,33 @@ CODECS = {
 }
 
 
+
+def ddl_database(stmt):
+    """The database a DDL statement names: `db` in `... TABLE db.t`, or the name in
+    `CREATE|DROP|ALTER DATABASE|SCHEMA name`; None when it names none."""
+    words = stmt.split()[:12]
+    upper = [w.upper() for w in words]
+    i = 0
+    while i < len(upper) and upper[i] not in ("TABLE", "DATABASE", "SCHEMA"):
+        if upper[0] == "TRUNCATE" and i == 0 and (len(upper) < 2 or upper[1] != "TABLE"):
+            break
+        i += 1
+    is_db = i < len(upper) and upper[i] in ("DATABASE", "SCHEMA")
+    j = i + 1
+    while j < len(upper) and upper[j] in ("IF", "NOT", "EXISTS"):
+        j += 1
+    if j >= len(words):
+        return None
+    name = words[j].rstrip(";(")
+    unquote = lambda s: s.strip("`").replace("``", "`")
+    if is_db:
+        return unquote(name)
+    if "." in name:
+        d, t = name.split(".", 1)
+        if d and t:
+            return unquote(d)
+    return None
+
 def find_binary():
     env = os.environ.get("CHANGETRACK_BIN")
     if env:
@@ -348,7 +375,10 @@ class Checker:
         if dml:
             want_obj = f"{esc(db)}.{esc(table)}"
         elif op == "DDL":
-            want_obj = esc(db) if db is not None else None
+            # The database the statement names (CREATE TABLE other.t), else the default one.
+            named = ddl_database(j.get("ddl") or "")
+            obj_db = named if named is not None else db
+            want_obj = esc(obj_db) if obj_db is not None else None
         else:
             want_obj = None
         self.eq(where, "objectName", a["objectName"], want_obj)

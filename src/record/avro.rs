@@ -107,11 +107,18 @@ fn op_ordinal(op: Op) -> i64 {
     }
 }
 
-/// `db.table` with `.` inside a name written as `\u002E`.
+/// `db.table` with `.` inside a name written as `\u002E`. For DDL: the database the statement
+/// acts on (`CREATE TABLE other.t` names `other`), else the session's default database.
 fn object_name(rec: &ChangeRecord) -> Option<String> {
     let esc = |s: &str| s.replace('.', "\\u002E");
     match (rec.op, rec.table.as_deref()) {
-        (Op::Ddl, _) => rec.database_name().map(esc),
+        (Op::Ddl, _) => {
+            let stmt = rec.ddl.as_ref().map_or("", |d| d.statement.as_str());
+            match crate::filter::ddl_object(stmt).0 {
+                Some(db) => Some(esc(&db)),
+                None => rec.database_name().map(esc),
+            }
+        }
         (_, Some(t)) => Some(format!("{}.{}", esc(&t.database), esc(&t.table))),
         _ => None,
     }
