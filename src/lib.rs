@@ -51,6 +51,7 @@ mod error;
 pub mod filter;
 pub mod group;
 pub mod ingest;
+pub mod query;
 pub mod record;
 pub mod source;
 pub mod store;

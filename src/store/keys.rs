@@ -18,9 +18,13 @@ pub const CF_DICT: &str = "dict";
 pub const CF_STATE: &str = "state";
 /// Metadata: format version.
 pub const CF_META: &str = "meta";
+/// Object index: runs of consecutive records of one table (`'t'`, database, table) or of one
+/// database (`'d'`, database), keyed by the run's first seq: see [`object_key`] -> last
+/// `seq u64 BE` of the run.
+pub const CF_BY_OBJECT: &str = "by_object";
 
 /// Every column family, in creation order.
-pub const ALL_CFS: [&str; 7] = [
+pub const ALL_CFS: [&str; 8] = [
     CF_RECORDS,
     CF_BY_CHECKPOINT,
     CF_BY_TIME,
@@ -28,6 +32,7 @@ pub const ALL_CFS: [&str; 7] = [
     CF_DICT,
     CF_STATE,
     CF_META,
+    CF_BY_OBJECT,
 ];
 
 /// `state` key of the resume position.
@@ -76,6 +81,34 @@ pub fn checkpoint_from(k: &[u8]) -> Result<Checkpoint> {
     let file = u32::from_be_bytes([k[0], k[1], k[2], k[3]]);
     let off = seq_from(&k[4..])?;
     Ok(Checkpoint::new(file, off))
+}
+
+/// The prefix of an object index key: `'t' len u16 BE, database, len u16 BE, table` for a
+/// table, `'d' len u16 BE, database` for a database. Names are at most 64 characters (256
+/// bytes), so the lengths never overflow.
+#[must_use]
+pub fn object_prefix(database: &str, table: Option<&str>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + database.len() + table.map_or(0, str::len));
+    k.push(if table.is_some() { b't' } else { b'd' });
+    let mut name = |s: &str| {
+        let n = u16::try_from(s.len()).unwrap_or(u16::MAX);
+        k.extend_from_slice(&n.to_be_bytes());
+        k.extend_from_slice(&s.as_bytes()[..usize::from(n)]);
+    };
+    name(database);
+    if let Some(t) = table {
+        name(t);
+    }
+    k
+}
+
+/// An object index key: the prefix, then the run's first `seq u64 BE`.
+#[must_use]
+pub fn object_key(prefix: &[u8], first_seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 8);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&first_seq.to_be_bytes());
+    k
 }
 
 /// A time index key.

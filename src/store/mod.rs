@@ -27,7 +27,7 @@ use crate::record::{ChangeRecord, Checkpoint, TableInfo};
 use keys::*;
 
 /// Version of the on-disk format, checked on open.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// When appends reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -428,6 +428,9 @@ struct Inner {
     /// Wakers of waiting consumers in this process (one-slot channels: a pending token means
     /// "something was committed since you last looked").
     subscribers: Mutex<Vec<crossbeam_channel::Sender<()>>>,
+    /// The oldest seq retention keeps; the object index's compaction filter drops runs that
+    /// end before it.
+    oldest_kept: Arc<AtomicU64>,
     /// The writer's `changetrack.tail` file: the last committed seq (8 bytes LE), rewritten
     /// after every commit so that readers in other processes notice new records with one
     /// `pread` instead of catching up with the log.
@@ -529,6 +532,7 @@ impl Store {
                 format!("no store in {}", path.display()),
             ));
         }
+        let oldest_kept = Arc::new(AtomicU64::new(0));
         let (db, lock, secondary) = if opts.read_only {
             sweep_secondary_dirs();
             let dir = std::env::temp_dir().join(format!(
@@ -575,7 +579,24 @@ impl Store {
             let o = db_options(&opts, true);
             let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
                 .iter()
-                .map(|n| ColumnFamilyDescriptor::new(*n, db_options(&opts, true)))
+                .map(|n| {
+                    let mut o = db_options(&opts, true);
+                    if *n == CF_BY_OBJECT {
+                        let oldest = Arc::clone(&oldest_kept);
+                        o.set_compaction_filter(
+                            "changetrack-trimmed-runs",
+                            move |_, _: &[u8], v: &[u8]| {
+                                let last = seq_from(v).unwrap_or(u64::MAX);
+                                if last < oldest.load(Ordering::Relaxed) {
+                                    rocksdb::compaction_filter::Decision::Remove
+                                } else {
+                                    rocksdb::compaction_filter::Decision::Keep
+                                }
+                            },
+                        );
+                    }
+                    ColumnFamilyDescriptor::new(*n, o)
+                })
                 .collect();
             let db = DB::open_cf_descriptors(&o, &path, cfs)
                 .map_err(|e| map_db(&format!("cannot open {}", path.display()), &e))?;
@@ -606,6 +627,7 @@ impl Store {
             _lock: lock,
             _secondary_dir: secondary,
             subscribers: Mutex::new(Vec::new()),
+            oldest_kept,
             tail_file,
         };
         let store = Self {
@@ -618,6 +640,10 @@ impl Store {
             store.recover(&tail)?;
         }
         store.inner.committed.store(tail.last_seq, Ordering::SeqCst);
+        store
+            .inner
+            .oldest_kept
+            .store(tail.oldest_seq, Ordering::Relaxed);
         *store.inner.writer.lock().map_err(|_| poison_err())? = tail;
         store.announce(tail.last_seq);
         Ok(store)
@@ -744,9 +770,47 @@ impl Store {
                     .db
                     .write_opt(b, &wo)
                     .map_err(|e| map_db("cannot remove uncommitted records", &e))?;
+                self.scrub_object_index(tail.last_seq)?;
             }
         }
         it.status().map_err(|e| map_db("cannot read records", &e))?;
+        Ok(())
+    }
+
+    /// Removes object index runs that start after `last_seq` (written by the chunks of a
+    /// transaction that never committed). Only after a crash inside a large transaction.
+    fn scrub_object_index(&self, last_seq: u64) -> Result<()> {
+        let cf = self.cf(CF_BY_OBJECT)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek_to_first();
+        let mut b = WriteBatch::default();
+        let mut n = 0u64;
+        while let Some(k) = it.key() {
+            let first = k
+                .len()
+                .checked_sub(8)
+                .and_then(|at| k.get(at..))
+                .map_or(Ok(0), seq_from)?;
+            if first > last_seq {
+                b.delete_cf(cf, k);
+                n += 1;
+            }
+            it.next();
+        }
+        it.status()
+            .map_err(|e| map_db("cannot read the object index", &e))?;
+        if n > 0 {
+            tracing::info!(
+                entries = n,
+                "removing object index entries of an uncommitted transaction"
+            );
+            let mut wo = WriteOptions::default();
+            wo.set_sync(true);
+            self.inner
+                .db
+                .write_opt(b, &wo)
+                .map_err(|e| map_db("cannot clean the object index", &e))?;
+        }
         Ok(())
     }
 
@@ -914,6 +978,10 @@ impl Store {
             buf: Vec::with_capacity(1024),
             dict_dirty: false,
             committed: false,
+            table_run: None,
+            db_run: None,
+            run_keys: Vec::new(),
+            chunk_index_keys: Vec::new(),
         })
     }
 
@@ -1145,6 +1213,107 @@ impl Store {
         })
     }
 
+    /// Calls `f` with each run `(first, last)` of the object index for `database` (and `table`)
+    /// that overlaps `lo..=hi`, clipped to it, in seq order (`reverse`: newest first), until
+    /// `f` returns `false`.
+    pub(crate) fn for_each_run(
+        &self,
+        database: &str,
+        table: Option<&str>,
+        lo: u64,
+        hi: u64,
+        reverse: bool,
+        mut f: impl FnMut(u64, u64) -> Result<bool>,
+    ) -> Result<()> {
+        if lo > hi {
+            return Ok(());
+        }
+        let cf = self.cf(CF_BY_OBJECT)?;
+        let prefix = object_prefix(database, table);
+        let plen = prefix.len();
+        let run = |k: &[u8], v: &[u8]| -> Result<Option<(u64, u64)>> {
+            if k.len() != plen + 8 || !k.starts_with(&prefix) {
+                return Ok(None);
+            }
+            Ok(Some((seq_from(&k[plen..])?, seq_from(v)?)))
+        };
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        if reverse {
+            it.seek_for_prev(object_key(&prefix, hi));
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let Some((first, last)) = run(k, v)? else {
+                    break;
+                };
+                if last < lo {
+                    break;
+                }
+                if !f(first.max(lo), last.min(hi))? {
+                    return Ok(());
+                }
+                it.prev();
+            }
+        } else {
+            // A run that starts before `lo` may reach into the range.
+            it.seek_for_prev(object_key(&prefix, lo));
+            if it.key().is_none_or(|k| !k.starts_with(&prefix)) {
+                it.seek(object_key(&prefix, lo));
+            }
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let Some((first, last)) = run(k, v)? else {
+                    break;
+                };
+                if first > hi {
+                    break;
+                }
+                if last >= lo && !f(first.max(lo), last.min(hi))? {
+                    return Ok(());
+                }
+                it.next();
+            }
+        }
+        it.status()
+            .map_err(|e| map_db("cannot read the object index", &e))
+    }
+
+    /// Calls `f` with each committed record of `lo..=hi` (newest first when `reverse`) until it
+    /// returns `false`. Records below the oldest kept one are skipped.
+    pub(crate) fn scan(
+        &self,
+        lo: u64,
+        hi: u64,
+        reverse: bool,
+        mut f: impl FnMut(ChangeRecord) -> Result<bool>,
+    ) -> Result<()> {
+        let hi = hi.min(self.last_seq());
+        if lo > hi {
+            return Ok(());
+        }
+        let cf = self.cf(CF_RECORDS)?;
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(seq_key(lo).to_vec());
+        ro.set_iterate_upper_bound(seq_key(hi.saturating_add(1)).to_vec());
+        let mut it = self.inner.db.raw_iterator_cf_opt(cf, ro);
+        let mut cache = codec::DecodeCache::default();
+        if reverse {
+            it.seek_to_last();
+        } else {
+            it.seek_to_first();
+        }
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let seq = seq_from(k)?;
+            let rec = self.decode_record_cached(seq, v, &mut cache)?;
+            if !f(rec)? {
+                return Ok(());
+            }
+            if reverse {
+                it.prev();
+            } else {
+                it.next();
+            }
+        }
+        it.status().map_err(|e| map_db("cannot read records", &e))
+    }
+
     /// Counters.
     ///
     /// # Errors
@@ -1235,6 +1404,11 @@ impl Store {
     }
 
     fn remove_before(&self, keep_from: u64) -> Result<u64> {
+        // Runs of the object index that end before `keep_from` go at their next compaction
+        // (queries skip them until then).
+        self.inner
+            .oldest_kept
+            .fetch_max(keep_from, Ordering::Relaxed);
         let mut guard = self.inner.writer.lock().map_err(|_| poison_err())?;
         let cf = self.cf(CF_RECORDS)?;
         let mut it = self.inner.db.raw_iterator_cf(cf);
@@ -1313,12 +1487,67 @@ pub struct TxnWriter<'a> {
     /// Dictionary entries were assigned in memory by this writer.
     dict_dirty: bool,
     committed: bool,
+    /// The open runs of the object index: (database, table) and database.
+    table_run: Option<Run>,
+    db_run: Option<Run>,
+    /// Object index keys in the current batch.
+    run_keys: Vec<Vec<u8>>,
+    /// Object index keys already written in chunks (removed again if the writer is abandoned).
+    chunk_index_keys: Vec<Vec<u8>>,
+}
+
+/// A run of consecutive records of one object, for the object index.
+struct Run {
+    database: String,
+    table: Option<String>,
+    first: u64,
+    last: u64,
+}
+
+/// The object a record belongs to, for the object index: its table (row changes; DDL that
+/// names a table) and database. BEGIN/COMMIT/HEARTBEAT belong to none.
+fn record_object(
+    rec: &ChangeRecord,
+) -> Option<(std::borrow::Cow<'_, str>, Option<std::borrow::Cow<'_, str>>)> {
+    use std::borrow::Cow;
+    match rec.op {
+        crate::record::Op::Insert | crate::record::Op::Update | crate::record::Op::Delete => {
+            let t = rec.table.as_deref()?;
+            Some((
+                Cow::Borrowed(t.database.as_str()),
+                Some(Cow::Borrowed(t.table.as_str())),
+            ))
+        }
+        crate::record::Op::Ddl => {
+            let stmt = rec.ddl.as_ref().map_or("", |d| d.statement.as_str());
+            let (db, table) = crate::filter::ddl_object(stmt);
+            let db = match db {
+                Some(d) => Cow::Owned(d),
+                None => Cow::Borrowed(rec.database_name()?),
+            };
+            Some((db, table.map(Cow::Owned)))
+        }
+        _ => None,
+    }
 }
 
 impl Drop for TxnWriter<'_> {
     fn drop(&mut self) {
         // Abandoned without commit: ids assigned in memory for entries that never reached disk
         // must not be used by later records. Reload the dictionary from what is stored.
+        if !self.committed && !self.chunk_index_keys.is_empty() {
+            // Chunks of this transaction reached the store with their object index entries:
+            // remove the entries (the records themselves are overwritten or removed on reopen).
+            if let Ok(cf) = self.store.cf(CF_BY_OBJECT) {
+                let mut b = WriteBatch::default();
+                for k in &self.chunk_index_keys {
+                    b.delete_cf(cf, k);
+                }
+                if let Err(e) = self.store.inner.db.write(b) {
+                    tracing::warn!("cannot remove the index entries of an abandoned write: {e}");
+                }
+            }
+        }
         if !self.committed && self.dict_dirty {
             if let Err(e) = self.store.load_dict() {
                 tracing::warn!("cannot reload the dictionary after an abandoned write: {e}");
@@ -1368,6 +1597,7 @@ impl TxnWriter<'_> {
             self.index_ts.push((rec.timestamp, seq));
             self.tail.max_ts = rec.timestamp;
         }
+        self.index_object(rec, seq)?;
         if self.tail.oldest_seq == 0 {
             self.tail.oldest_seq = seq;
         }
@@ -1382,10 +1612,75 @@ impl TxnWriter<'_> {
     }
 
     /// Writes the buffered records as an invisible chunk (the committed tail is unchanged).
+    /// Extends or starts the object index runs with the record at `seq`.
+    fn index_object(&mut self, rec: &ChangeRecord, seq: u64) -> Result<()> {
+        let obj = record_object(rec);
+        let (db, table) = match &obj {
+            Some((d, t)) => (Some(d.as_ref()), t.as_deref()),
+            None => (None, None),
+        };
+        let extends = |run: &Option<Run>, db: Option<&str>, table: Option<&str>| {
+            run.as_ref().is_some_and(|r| {
+                r.last + 1 == seq && Some(r.database.as_str()) == db && r.table.as_deref() == table
+            })
+        };
+        if extends(&self.table_run, db, table) && table.is_some() {
+            if let Some(r) = self.table_run.as_mut() {
+                r.last = seq;
+            }
+        } else {
+            self.flush_run(false)?;
+            if let (Some(d), Some(t)) = (db, table) {
+                self.table_run = Some(Run {
+                    database: d.to_owned(),
+                    table: Some(t.to_owned()),
+                    first: seq,
+                    last: seq,
+                });
+            }
+        }
+        if extends(&self.db_run, db, None) {
+            if let Some(r) = self.db_run.as_mut() {
+                r.last = seq;
+            }
+        } else {
+            self.flush_run(true)?;
+            if let Some(d) = db {
+                self.db_run = Some(Run {
+                    database: d.to_owned(),
+                    table: None,
+                    first: seq,
+                    last: seq,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the open table run (or database run) into the batch.
+    fn flush_run(&mut self, database: bool) -> Result<()> {
+        let run = if database {
+            self.db_run.take()
+        } else {
+            self.table_run.take()
+        };
+        if let Some(r) = run {
+            let key = object_key(&object_prefix(&r.database, r.table.as_deref()), r.first);
+            self.batch
+                .put_cf(self.store.cf(CF_BY_OBJECT)?, &key, seq_key(r.last));
+            self.run_keys.push(key);
+        }
+        Ok(())
+    }
+
     fn flush_chunk(&mut self) -> Result<()> {
+        self.flush_run(false)?;
+        self.flush_run(true)?;
         let batch = std::mem::take(&mut self.batch);
         self.store.write(batch)?;
         self.pending = 0;
+        // Written before the commit: remembered, to be removed if the writer is abandoned.
+        self.chunk_index_keys.append(&mut self.run_keys);
         Ok(())
     }
 
@@ -1419,6 +1714,8 @@ impl TxnWriter<'_> {
                 self.batch.put_cf(txns, seq_key(*seq), []);
             }
         }
+        self.flush_run(false)?;
+        self.flush_run(true)?;
         let cpcf = s.cf(CF_BY_CHECKPOINT)?;
         for (cp, seq) in &self.index_cp {
             self.batch.put_cf(cpcf, checkpoint_key(*cp), seq_key(*seq));
