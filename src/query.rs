@@ -380,16 +380,14 @@ impl Store {
         };
         match &database {
             Some(db) => {
-                let mut go_on = true;
+                let mut cursor = self.record_cursor()?;
                 self.for_each_run(db, table.as_deref(), lo, hi, reverse, |first, last| {
-                    self.scan(first, last, reverse, |rec| {
-                        go_on = take(rec, &mut page)?;
-                        Ok(go_on)
-                    })?;
-                    Ok(go_on)
+                    cursor.scan(first, last, reverse, |rec| take(rec, &mut page))
                 })?;
             }
-            None => self.scan(lo, hi, reverse, |rec| take(rec, &mut page))?,
+            None => {
+                self.scan(lo, hi, reverse, |rec| take(rec, &mut page))?;
+            }
         }
         if more {
             page.next_cursor = page.records.last().map(|r| format!("s{}", r.seq));

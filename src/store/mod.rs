@@ -1276,42 +1276,29 @@ impl Store {
     }
 
     /// Calls `f` with each committed record of `lo..=hi` (newest first when `reverse`) until it
-    /// returns `false`. Records below the oldest kept one are skipped.
+    /// returns `false`.
     pub(crate) fn scan(
         &self,
         lo: u64,
         hi: u64,
         reverse: bool,
-        mut f: impl FnMut(ChangeRecord) -> Result<bool>,
-    ) -> Result<()> {
-        let hi = hi.min(self.last_seq());
-        if lo > hi {
-            return Ok(());
-        }
+        f: impl FnMut(ChangeRecord) -> Result<bool>,
+    ) -> Result<bool> {
+        self.record_cursor()?.scan(lo, hi, reverse, f)
+    }
+
+    /// A reusable reader of committed record ranges (one RocksDB iterator for many ranges).
+    pub(crate) fn record_cursor(&self) -> Result<RecordCursor<'_>> {
         let cf = self.cf(CF_RECORDS)?;
+        let end = self.last_seq();
         let mut ro = ReadOptions::default();
-        ro.set_iterate_lower_bound(seq_key(lo).to_vec());
-        ro.set_iterate_upper_bound(seq_key(hi.saturating_add(1)).to_vec());
-        let mut it = self.inner.db.raw_iterator_cf_opt(cf, ro);
-        let mut cache = codec::DecodeCache::default();
-        if reverse {
-            it.seek_to_last();
-        } else {
-            it.seek_to_first();
-        }
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            let seq = seq_from(k)?;
-            let rec = self.decode_record_cached(seq, v, &mut cache)?;
-            if !f(rec)? {
-                return Ok(());
-            }
-            if reverse {
-                it.prev();
-            } else {
-                it.next();
-            }
-        }
-        it.status().map_err(|e| map_db("cannot read records", &e))
+        ro.set_iterate_upper_bound(seq_key(end.saturating_add(1)).to_vec());
+        Ok(RecordCursor {
+            store: self,
+            it: self.inner.db.raw_iterator_cf_opt(cf, ro),
+            end,
+            cache: codec::DecodeCache::default(),
+        })
     }
 
     /// Counters.
@@ -1739,6 +1726,55 @@ impl TxnWriter<'_> {
         drop(guard);
         s.announce(self.tail.last_seq);
         Ok((self.first_seq, self.tail.last_seq))
+    }
+}
+
+/// Reads ranges of committed records through one iterator.
+pub(crate) struct RecordCursor<'a> {
+    store: &'a Store,
+    it: DBRawIteratorWithThreadMode<'a, DB>,
+    end: u64,
+    cache: codec::DecodeCache,
+}
+
+impl RecordCursor<'_> {
+    /// Calls `f` with each record of `lo..=hi` (newest first when `reverse`) until it returns
+    /// `false`; returns whether it never did.
+    pub(crate) fn scan(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        reverse: bool,
+        mut f: impl FnMut(ChangeRecord) -> Result<bool>,
+    ) -> Result<bool> {
+        let hi = hi.min(self.end);
+        if lo > hi {
+            return Ok(true);
+        }
+        if reverse {
+            self.it.seek_for_prev(seq_key(hi));
+        } else {
+            self.it.seek(seq_key(lo));
+        }
+        while let (Some(k), Some(v)) = (self.it.key(), self.it.value()) {
+            let seq = seq_from(k)?;
+            if seq < lo || seq > hi {
+                break;
+            }
+            let rec = self.store.decode_record_cached(seq, v, &mut self.cache)?;
+            if !f(rec)? {
+                return Ok(false);
+            }
+            if reverse {
+                self.it.prev();
+            } else {
+                self.it.next();
+            }
+        }
+        self.it
+            .status()
+            .map_err(|e| map_db("cannot read records", &e))?;
+        Ok(true)
     }
 }
 
