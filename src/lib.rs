@@ -70,3 +70,8 @@ pub use store::{
     DataRange, ReadFrom, RecordIter, Retention, SourcePosition, Store, StoreOptions, StoreStats,
     SyncMode,
 };
+
+/// The README's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
