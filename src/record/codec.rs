@@ -561,6 +561,7 @@ pub struct DecodeCache {
     gtid: Option<(Arc<str>, u64, Arc<str>)>,
     table: Option<(u64, Arc<TableInfo>)>,
     server_version: Option<(u64, Arc<str>)>,
+    gtid_source: Option<(u64, Arc<str>)>,
 }
 
 impl DecodeCache {
@@ -619,7 +620,15 @@ pub fn decode_cached(
     };
     let gtid: Option<Arc<str>> = match (flags & F_GTID != 0, flags & F_GTID_SPLIT != 0) {
         (true, true) => {
-            let src = dict.string(r.varint()?)?;
+            let src_id = r.varint()?;
+            let src = match &cache.gtid_source {
+                Some((i, s)) if *i == src_id => Arc::clone(s),
+                _ => {
+                    let s = dict.string(src_id)?;
+                    cache.gtid_source = Some((src_id, Arc::clone(&s)));
+                    s
+                }
+            };
             let n = r.varint()?;
             match &cache.gtid {
                 Some((s, m, full)) if *m == n && Arc::ptr_eq(s, &src) => Some(Arc::clone(full)),
