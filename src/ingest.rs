@@ -116,9 +116,6 @@ pub fn ingest(
     let started = Instant::now();
     let mut reader = BinlogReader::open(inputs, opts.binlog.clone())?;
     let resume = store.source_position()?;
-    let stored_through = resume
-        .as_ref()
-        .map_or(Checkpoint::default(), |p| p.stored_through);
     if let Some(pos) = &resume {
         let files = reader.files();
         match files.iter().position(|f| f.index == pos.file_index) {
@@ -151,6 +148,70 @@ pub fn ingest(
             }
         }
     }
+    run(
+        store,
+        &mut FileSource {
+            reader: &mut reader,
+            opts,
+        },
+        opts,
+        stop,
+        progress,
+        started,
+    )
+}
+
+/// Where ingestion reads records from: binlog files, or a live server.
+pub(crate) trait RecordSource {
+    /// The next record; `None` when nothing more is available for now.
+    fn next_record(&mut self) -> Result<Option<ChangeRecord>>;
+    /// The resume position after the transaction just completed (see [`position_after`]).
+    fn position_after(&self, prev_through: Checkpoint) -> SourcePosition;
+    /// Waits a little for more input (follow mode).
+    fn wait_for_more(&mut self) -> Result<()>;
+    /// Source bytes read so far.
+    fn bytes_read(&self) -> u64;
+    /// Whether to keep going at the end of the input.
+    fn follows(&self) -> bool;
+}
+
+struct FileSource<'r> {
+    reader: &'r mut BinlogReader,
+    opts: &'r IngestOptions,
+}
+
+impl RecordSource for FileSource<'_> {
+    fn next_record(&mut self) -> Result<Option<ChangeRecord>> {
+        self.reader.next_record()
+    }
+    fn position_after(&self, prev_through: Checkpoint) -> SourcePosition {
+        position_after(self.reader, prev_through)
+    }
+    fn wait_for_more(&mut self) -> Result<()> {
+        wait_for_more(self.reader, self.opts)
+    }
+    fn bytes_read(&self) -> u64 {
+        self.reader.stats().bytes
+    }
+    fn follows(&self) -> bool {
+        self.opts.follow
+    }
+}
+
+/// The ingestion loop over any source: decode -> filter -> batch -> commit, resuming after the
+/// store's position (the source must already stand there).
+pub(crate) fn run(
+    store: &Store,
+    reader: &mut dyn RecordSource,
+    opts: &IngestOptions,
+    stop: Option<&StopFlag>,
+    progress: &mut dyn FnMut(IngestProgress),
+    started: Instant,
+) -> Result<IngestStats> {
+    let resume = store.source_position()?;
+    let stored_through = resume
+        .as_ref()
+        .map_or(Checkpoint::default(), |p| p.stored_through);
     let mut stats = IngestStats {
         position: resume.clone(),
         ..IngestStats::default()
@@ -182,7 +243,7 @@ pub fn ingest(
                 let boundary = handle_record(store, &tracked.filter, &mut batch, rec, &mut stats)?;
                 if boundary {
                     stats.transactions += 1;
-                    batch.position = Some(position_after(&reader, stored_through));
+                    batch.position = Some(reader.position_after(stored_through));
                     let due = batch.records >= opts.batch_records as u64
                         || batch
                             .started
@@ -196,7 +257,7 @@ pub fn ingest(
                 if since_progress >= 4096 && last_progress.elapsed() >= Duration::from_millis(100) {
                     since_progress = 0;
                     progress(IngestProgress {
-                        bytes: reader.stats().bytes,
+                        bytes: reader.bytes_read(),
                         records: stats.records + batch.records,
                     });
                     last_progress = Instant::now();
@@ -206,22 +267,22 @@ pub fn ingest(
                 // End of the input for now: make everything complete visible.
                 commit(store, &mut batch, &mut stats)?;
                 tracked.poll(store, &batch)?;
-                if !opts.follow {
+                if !reader.follows() {
                     break;
                 }
                 idle(store, opts, &batch, &mut last_activity, stats.records)?;
-                wait_for_more(&mut reader, opts)?;
+                reader.wait_for_more()?;
             }
             Err(e) if e.kind() == ErrorKind::Incomplete => {
                 commit(store, &mut batch, &mut stats)?;
                 tracked.poll(store, &batch)?;
-                if !opts.follow {
+                if !reader.follows() {
                     stats.incomplete_tail = true;
                     tracing::info!("stopped at a partial event: {e}");
                     break;
                 }
                 idle(store, opts, &batch, &mut last_activity, stats.records)?;
-                wait_for_more(&mut reader, opts)?;
+                reader.wait_for_more()?;
             }
             Err(e) => {
                 // Bad input: what came before is committed; the open transaction is not.
@@ -231,7 +292,7 @@ pub fn ingest(
         }
     }
     commit(store, &mut batch, &mut stats)?;
-    stats.bytes = reader.stats().bytes;
+    stats.bytes = reader.bytes_read();
     stats.elapsed = started.elapsed();
     stats.position = store.source_position()?;
     progress(IngestProgress {

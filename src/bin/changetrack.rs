@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use changetrack::ingest::IngestProgress;
 use changetrack::record::{avro, json};
+use changetrack::source::live::{LiveOptions, SourceUrl, StartPosition};
 use changetrack::store::ReadFrom;
 use changetrack::{
     BinlogOptions, BinlogReader, ChangeRecord, Checkpoint, Error, ErrorKind, Filter, IngestOptions,
@@ -124,9 +125,35 @@ enum Command {
         /// Keep at most about this many bytes of records (retention).
         #[arg(long)]
         retain_bytes: Option<u64>,
+        /// Stream from a live server as a replica instead of reading files:
+        /// mysql://USER[:PASS]@HOST[:PORT] (without PASS: CHANGETRACK_SOURCE_PASSWORD).
+        #[arg(long, conflicts_with_all = ["paths", "follow"])]
+        source: Option<String>,
+        /// The replica server id to register with (default: derived from the store path).
+        #[arg(long)]
+        server_id: Option<u32>,
+        /// Where to start when the store is new: now, earliest, FILE:POS, or a MariaDB GTID.
+        #[arg(long, default_value = "now")]
+        start: String,
         /// Binlog files or directories.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "source")]
         paths: Vec<PathBuf>,
+    },
+    /// Check that a live server can be tracked (connection, privileges, binlog settings, server
+    /// id, start position), item by item with how to fix each failure.
+    Precheck {
+        /// mysql://USER[:PASS]@HOST[:PORT] (without PASS: CHANGETRACK_SOURCE_PASSWORD).
+        #[arg(long)]
+        source: String,
+        /// The replica server id (default: derived from --store, else 4242).
+        #[arg(long)]
+        server_id: Option<u32>,
+        /// Where streaming would start for a new store.
+        #[arg(long, default_value = "now")]
+        start: String,
+        /// The store that would track it (its resume position and tracked objects are checked).
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
     /// Print stored records (the decode JSON contract plus `seq`).
     Dump {
@@ -493,6 +520,72 @@ fn decode(
     result
 }
 
+/// `ingest --source`: the live server to stream from.
+struct Live {
+    url: String,
+    server_id: u32,
+    start: String,
+}
+
+/// A replica server id derived from the store path (stable across restarts, distinct between
+/// stores), or 4242 without a store.
+fn default_server_id(store: Option<&std::path::Path>) -> u32 {
+    store.map_or(4242, |p| {
+        let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        100_000 + crc32fast::hash(p.to_string_lossy().as_bytes()) % 2_000_000_000
+    })
+}
+
+fn live_options(server_id: u32, start: &str) -> Result<LiveOptions, Error> {
+    Ok(LiveOptions {
+        server_id,
+        start: start.parse::<StartPosition>()?,
+        ..LiveOptions::default()
+    })
+}
+
+fn precheck_cmd(
+    url: &str,
+    server_id: u32,
+    start: &str,
+    store: Option<&std::path::Path>,
+) -> Result<(), Error> {
+    let url: SourceUrl = url.parse()?;
+    let opts = live_options(server_id, start)?;
+    let (filter, resume) = match store {
+        Some(s) if s.join("CURRENT").exists() => {
+            let st = open_reader(&s.to_path_buf())?;
+            (
+                st.current_filter()?.map(|(f, _)| f).unwrap_or_default(),
+                st.source_position()?,
+            )
+        }
+        _ => (Filter::default(), None),
+    };
+    let items = changetrack::source::live::precheck(&url, &opts, &filter, resume.as_ref())?;
+    let mut failed = 0;
+    for i in &items {
+        println!(
+            "{} {}: {}",
+            if i.passed { "PASS" } else { "FAIL" },
+            i.name,
+            i.detail
+        );
+        if !i.passed {
+            failed += 1;
+            println!("     fix: {}", i.fix);
+        }
+    }
+    if failed > 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{failed} precheck item(s) failed"),
+        ));
+    }
+    println!("all {} checks passed", items.len());
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn ingest_cmd(
     store: &PathBuf,
@@ -502,6 +595,7 @@ fn ingest_cmd(
     follow: bool,
     sync: Sync,
     retention: changetrack::Retention,
+    live: Option<Live>,
     paths: &[PathBuf],
 ) -> Result<(), Error> {
     // Flags replace the filter in force (recorded in the store's filter history); without
@@ -560,7 +654,7 @@ fn ingest_cmd(
             }
         })
         .sum();
-    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let bar = if live.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
@@ -578,7 +672,25 @@ fn ingest_cmd(
             b.set_message(format!("{} records", p.records));
         }
     };
-    let s = changetrack::ingest(&st, paths, &opts, Some(&stop), &mut progress)?;
+    let s = match &live {
+        Some(l) => {
+            let url: SourceUrl = l.url.parse()?;
+            let lopts = live_options(l.server_id, &l.start)?;
+            eprintln!(
+                "streaming from {url} as replica {} (Ctrl-C stops at a transaction boundary)",
+                l.server_id
+            );
+            changetrack::source::live::ingest_live(
+                &st,
+                &url,
+                &lopts,
+                &opts,
+                Some(&stop),
+                &mut progress,
+            )?
+        }
+        None => changetrack::ingest(&st, paths, &opts, Some(&stop), &mut progress)?,
+    };
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -732,16 +844,35 @@ fn main() -> ExitCode {
             sync,
             retain_seconds,
             retain_bytes,
+            source,
+            server_id,
+            start,
             paths,
         } => {
             let retention = changetrack::Retention {
                 max_age: retain_seconds.map(std::time::Duration::from_secs),
                 max_bytes: retain_bytes,
             };
+            let live = source.map(|url| Live {
+                url,
+                server_id: server_id.unwrap_or_else(|| default_server_id(Some(&store))),
+                start,
+            });
             ingest_cmd(
-                &store, databases, tables, types, follow, sync, retention, &paths,
+                &store, databases, tables, types, follow, sync, retention, live, &paths,
             )
         }
+        Command::Precheck {
+            source,
+            server_id,
+            start,
+            store,
+        } => precheck_cmd(
+            &source,
+            server_id.unwrap_or_else(|| default_server_id(store.as_deref())),
+            &start,
+            store.as_deref(),
+        ),
         Command::Dump {
             store,
             from_seq,

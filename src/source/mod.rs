@@ -1,3 +1,4 @@
 //! Where binlog bytes come from.
 
 pub mod files;
+pub mod live;
