@@ -157,6 +157,26 @@ impl MariaDb {
             .unwrap_or_else(|e| panic!("SQL failed: {e}\n{sql}"))
     }
 
+    /// Runs a SQL script file as root (utf8mb4 client); panics on an error.
+    pub fn sql_file(&self, path: &Path) {
+        let out = Command::new(which("mariadb", "/usr/bin/mariadb"))
+            .arg("--no-defaults")
+            .arg(format!(
+                "--socket={}",
+                self.dir.join("mysqld.sock").display()
+            ))
+            .args(["-uroot", "--default-character-set=utf8mb4"])
+            .stdin(std::fs::File::open(path).expect("open SQL script"))
+            .output()
+            .expect("run mariadb");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Stops the server by pid (SIGTERM, then SIGKILL after 30 s).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
