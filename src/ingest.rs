@@ -115,6 +115,9 @@ pub fn ingest(
 ) -> Result<IngestStats> {
     let started = Instant::now();
     let mut reader = BinlogReader::open(inputs, opts.binlog.clone())?;
+    // Files from servers without column metadata get names from the store's schema history
+    // (recorded by live tracking), when it has one.
+    reader.set_schema_lookup(store.schema_lookup());
     let resume = store.source_position()?;
     if let Some(pos) = &resume {
         let files = reader.files();

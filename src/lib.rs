@@ -64,7 +64,8 @@ pub use group::{
 };
 pub use ingest::{ingest, IngestOptions, IngestStats};
 pub use record::{
-    ChangeRecord, Checkpoint, ColumnKind, Ddl, Field, Op, RecordFlags, TableInfo, Value,
+    ChangeRecord, Checkpoint, ColumnKind, Ddl, Field, HistoryColumn, Op, RecordFlags, TableInfo,
+    Value,
 };
 pub use store::{
     DataRange, ReadFrom, RecordIter, Retention, SourcePosition, Store, StoreOptions, StoreStats,

@@ -81,8 +81,15 @@ struct Pos {
     end: u64,
 }
 
+/// Looks up a table's columns in a schema history: `(database, table, checkpoint)` -> the
+/// version in force there.
+pub type SchemaLookup = Arc<
+    dyn Fn(&str, &str, Checkpoint) -> Option<Arc<Vec<crate::record::HistoryColumn>>> + Send + Sync,
+>;
+
 /// Turns framed events into [`ChangeRecord`]s.
 pub struct Decoder {
+    schema_lookup: Option<SchemaLookup>,
     opts: BinlogOptions,
     fde: Arc<FormatDescriptionEvent<'static>>,
     alg: ChecksumAlg,
@@ -196,6 +203,7 @@ impl Decoder {
     #[must_use]
     pub fn new(opts: BinlogOptions, file_index: u32) -> Self {
         Self {
+            schema_lookup: None,
             opts,
             fde: Arc::new(FormatDescriptionEvent::new(BinlogVersion::Version4)),
             alg: ChecksumAlg::None,
@@ -248,6 +256,13 @@ impl Decoder {
         self.file_index = file_index;
         self.tables.clear();
         self.alg = ChecksumAlg::None;
+    }
+
+    /// Supplies column names (and signedness, charsets, labels, keys) for tables whose
+    /// TABLE_MAP lacks them, from a schema history.
+    pub fn set_schema_lookup(&mut self, f: SchemaLookup) {
+        self.schema_lookup = Some(f);
+        self.tables.clear();
     }
 
     /// Where the oldest prepared-but-unresolved XA transaction starts: a resume point must not
@@ -445,7 +460,15 @@ impl Decoder {
                 let phl = fde.get_event_type_header_length(EventType::TABLE_MAP_EVENT);
                 if self.tables.get_same(body, phl).is_none() {
                     let tme: TableMapEvent<'_> = parse(&fde, h, body, "TABLE_MAP")?;
-                    let schema = table_schema(&tme, body, phl)?;
+                    let mut schema = table_schema(&tme, body, phl, None)?;
+                    if schema.info.names_missing {
+                        if let Some(f) = &self.schema_lookup {
+                            let cp = self.cp(pos.end);
+                            if let Some(cols) = f(&schema.info.database, &schema.info.table, cp) {
+                                schema = table_schema(&tme, body, phl, Some(&cols))?;
+                            }
+                        }
+                    }
                     if self.tables.len() > self.opts.max_table_maps {
                         // Bounded memory: a stream that never ends a statement cannot grow this.
                         self.tables.clear();
@@ -616,6 +639,9 @@ impl Decoder {
                     session,
                 });
                 self.emit(rec)?;
+                // Table definitions may have changed: TABLE_MAPs are parsed afresh (they
+                // may now map to another schema-history version).
+                self.tables.clear();
                 if !in_txn {
                     self.stats.transactions += 1;
                 }

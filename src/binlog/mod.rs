@@ -9,7 +9,7 @@ pub(crate) mod table_map;
 
 use std::path::{Path, PathBuf};
 
-pub use decode::{DecodeStats, Decoder};
+pub use decode::{DecodeStats, Decoder, SchemaLookup};
 pub use frame::{ChecksumAlg, EventHeader, Framed, RawEvent};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -253,6 +253,11 @@ impl BinlogReader {
     #[must_use]
     pub fn decoder(&self) -> &Decoder {
         &self.decoder
+    }
+
+    /// Supplies column names from a schema history for tables whose TABLE_MAP lacks them.
+    pub fn set_schema_lookup(&mut self, f: SchemaLookup) {
+        self.decoder.set_schema_lookup(f);
     }
 
     /// The files this reader reads, in order.

@@ -287,11 +287,135 @@ fn bad_meta(col: usize, what: &str) -> Error {
     ))
 }
 
-/// Builds the schema of a TABLE_MAP event.
+/// Whether a binlog column type can hold a column of `data_type` (information_schema's
+/// DATA_TYPE): the check that keeps a schema-history version from naming the wrong columns.
+fn compatible(real: ColumnType, data_type: &str) -> bool {
+    use ColumnType as T;
+    let d = data_type.to_ascii_lowercase();
+    match real {
+        T::MYSQL_TYPE_TINY => d == "tinyint" || d == "bool" || d == "boolean",
+        T::MYSQL_TYPE_SHORT => d == "smallint",
+        T::MYSQL_TYPE_INT24 => d == "mediumint",
+        T::MYSQL_TYPE_LONG => d == "int" || d == "integer",
+        T::MYSQL_TYPE_LONGLONG => d == "bigint",
+        T::MYSQL_TYPE_NEWDECIMAL => d == "decimal" || d == "numeric",
+        T::MYSQL_TYPE_FLOAT => d == "float",
+        T::MYSQL_TYPE_DOUBLE => d == "double" || d == "real",
+        T::MYSQL_TYPE_BIT => d == "bit",
+        T::MYSQL_TYPE_YEAR => d == "year",
+        T::MYSQL_TYPE_NEWDATE | T::MYSQL_TYPE_DATE => d == "date",
+        T::MYSQL_TYPE_TIME | T::MYSQL_TYPE_TIME2 => d == "time",
+        T::MYSQL_TYPE_DATETIME | T::MYSQL_TYPE_DATETIME2 => d == "datetime",
+        T::MYSQL_TYPE_TIMESTAMP | T::MYSQL_TYPE_TIMESTAMP2 => d == "timestamp",
+        T::MYSQL_TYPE_STRING | T::MYSQL_TYPE_VARCHAR | T::MYSQL_TYPE_VAR_STRING => {
+            matches!(
+                d.as_str(),
+                "char" | "varchar" | "binary" | "varbinary" | "inet4" | "inet6" | "uuid"
+            )
+        }
+        T::MYSQL_TYPE_ENUM => d == "enum",
+        T::MYSQL_TYPE_SET => d == "set",
+        T::MYSQL_TYPE_BLOB
+        | T::MYSQL_TYPE_TINY_BLOB
+        | T::MYSQL_TYPE_MEDIUM_BLOB
+        | T::MYSQL_TYPE_LONG_BLOB => d.ends_with("text") || d.ends_with("blob") || d == "json",
+        T::MYSQL_TYPE_JSON => d == "json",
+        T::MYSQL_TYPE_GEOMETRY => matches!(
+            d.as_str(),
+            "geometry"
+                | "point"
+                | "linestring"
+                | "polygon"
+                | "multipoint"
+                | "multilinestring"
+                | "multipolygon"
+                | "geometrycollection"
+                | "geomcollection"
+        ),
+        _ => false,
+    }
+}
+
+/// Fills missing optional metadata (names, signedness, charsets, ENUM/SET labels, primary key)
+/// from a schema-history version, if it has the same columns with compatible types. Returns
+/// whether it did.
+fn fill_from_history(
+    opt: &mut OptionalMeta,
+    types: &[(ColumnType, ColumnType, &[u8])],
+    hist: &[crate::record::HistoryColumn],
+) -> bool {
+    if hist.len() != types.len()
+        || !types
+            .iter()
+            .zip(hist)
+            .all(|((_, real, _), h)| compatible(*real, &h.data_type))
+    {
+        return false;
+    }
+    opt.names = Some(hist.iter().map(|h| h.name.clone()).collect());
+    if opt.signedness.is_none() {
+        opt.signedness = Some(
+            types
+                .iter()
+                .zip(hist)
+                .filter(|((_, real, _), _)| real.is_numeric_type())
+                .map(|(_, h)| h.unsigned)
+                .collect(),
+        );
+    }
+    if opt.charsets.is_none() {
+        opt.charsets = Some(
+            types
+                .iter()
+                .zip(hist)
+                .filter(|((_, real, _), _)| real.is_character_type())
+                .map(|(_, h)| h.collation_id.unwrap_or(0))
+                .collect(),
+        );
+    }
+    if opt.enum_set_charsets.is_none() {
+        opt.enum_set_charsets = Some(
+            types
+                .iter()
+                .zip(hist)
+                .filter(|((_, real, _), _)| real.is_enum_or_set_type())
+                .map(|(_, h)| h.collation_id.unwrap_or(0))
+                .collect(),
+        );
+    }
+    let labels = |want: ColumnType| -> Vec<Vec<Vec<u8>>> {
+        types
+            .iter()
+            .zip(hist)
+            .filter(|((_, real, _), _)| *real == want)
+            .map(|(_, h)| h.values.iter().map(|v| v.as_bytes().to_vec()).collect())
+            .collect()
+    };
+    if opt.enum_values.is_empty() {
+        opt.enum_values = labels(ColumnType::MYSQL_TYPE_ENUM);
+    }
+    if opt.set_values.is_empty() {
+        opt.set_values = labels(ColumnType::MYSQL_TYPE_SET);
+    }
+    if !opt.has_pk_info {
+        opt.primary_key = hist
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.primary_key)
+            .map(|(i, _)| i)
+            .collect();
+        opt.has_pk_info = true;
+    }
+    true
+}
+
+/// Builds the schema of a TABLE_MAP event. `history`: the table's columns from the schema
+/// history, used when the event lacks column names (MINIMAL metadata, MySQL 5.x).
 pub(crate) fn table_schema(
     tme: &TableMapEvent<'_>,
     body: &[u8],
     post_header_len: u8,
+    history: Option<&[crate::record::HistoryColumn]>,
 ) -> Result<TableSchema> {
     let ncols = usize::try_from(tme.columns_count())
         .map_err(|_| Error::corruption("TABLE_MAP column count overflows"))?;
@@ -324,14 +448,19 @@ pub(crate) fn table_schema(
         .iter()
         .filter(|(_, real, _)| real.is_enum_or_set_type())
         .count();
-    let opt = read_optional_meta(
+    let mut opt = read_optional_meta(
         optional_metadata(body, post_header_len)?,
         n_char,
         n_enum_set,
     );
+    let mut names_missing = opt.names.as_ref().is_none_or(|n| n.len() != ncols);
+    if names_missing {
+        if let Some(h) = history {
+            names_missing = !fill_from_history(&mut opt, &raw_types, h);
+        }
+    }
 
     let null_bits = tme.null_bitmask();
-    let names_missing = opt.names.as_ref().is_none_or(|n| n.len() != ncols);
     let mut numeric_i = 0usize;
     let mut char_i = 0usize;
     let mut enum_set_i = 0usize;

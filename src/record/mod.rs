@@ -194,6 +194,24 @@ pub struct Field {
     pub primary_key: bool,
 }
 
+/// One column of a table as a schema history records it (from `information_schema`), for
+/// binlogs whose TABLE_MAP carries no column names.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryColumn {
+    /// The column name.
+    pub name: String,
+    /// information_schema `DATA_TYPE` (`int`, `varchar`, `enum`, ...).
+    pub data_type: String,
+    /// UNSIGNED.
+    pub unsigned: bool,
+    /// The collation id of string columns.
+    pub collation_id: Option<u16>,
+    /// ENUM or SET labels, in order.
+    pub values: Vec<String>,
+    /// Part of the primary key.
+    pub primary_key: bool,
+}
+
 /// The table a row record belongs to: names and columns, shared by all records of one TABLE_MAP.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableInfo {

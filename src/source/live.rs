@@ -19,7 +19,7 @@ use crate::binlog::{BinlogOptions, Decoder};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::Filter;
 use crate::ingest::{IngestOptions, IngestProgress, IngestStats, RecordSource, StopFlag};
-use crate::record::{ChangeRecord, Checkpoint};
+use crate::record::{ChangeRecord, Checkpoint, HistoryColumn};
 use crate::store::{SourcePosition, Store};
 
 /// Where streaming starts when the store holds no position yet.
@@ -366,14 +366,22 @@ pub fn precheck(
         "SET GLOBAL binlog_row_image = 'FULL' (and binlog_row_image = FULL in my.cnf)",
     );
     // Column metadata: without it the binlog has no column names, signedness, charsets or
-    // ENUM/SET labels (the schema history that would supply them is not built yet).
+    // ENUM/SET labels; the schema history supplies them.
     let metadata = v(&mut conn, "binlog_row_metadata");
     if !metadata.is_empty() {
+        let full = metadata.eq_ignore_ascii_case("FULL");
         item(
-            "binlog_row_metadata is FULL",
-            metadata.eq_ignore_ascii_case("FULL"),
-            format!("binlog_row_metadata = {metadata}"),
-            "SET GLOBAL binlog_row_metadata = 'FULL' (and binlog_row_metadata = FULL in my.cnf)",
+            "column metadata (binlog_row_metadata)",
+            true,
+            if full {
+                "binlog_row_metadata = FULL: names, signedness and charsets are in the binlog"
+                    .to_owned()
+            } else {
+                format!(
+                    "binlog_row_metadata = {metadata}: names, signedness, charsets and labels come from the schema history (information_schema, read at every DDL); FULL is more robust when the tracker falls far behind"
+                )
+            },
+            "",
         );
     }
     // Server id.
@@ -461,6 +469,113 @@ pub fn precheck(
         "",
     );
     Ok(items)
+}
+
+/// Databases whose tables are never tracked.
+const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+
+/// The columns of every table of `database` (or of every user database), from
+/// `information_schema`, as (database, table, columns).
+fn schema_snapshot(
+    conn: &mut Conn,
+    database: Option<&str>,
+) -> Result<Vec<(String, String, Vec<HistoryColumn>)>> {
+    let sql = "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, \
+               c.COLUMN_KEY, coll.ID \
+               FROM information_schema.COLUMNS c \
+               JOIN information_schema.TABLES t \
+                 ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+               LEFT JOIN information_schema.COLLATIONS coll ON coll.COLLATION_NAME = c.COLLATION_NAME \
+               WHERE t.TABLE_TYPE = 'BASE TABLE' AND (? IS NULL OR c.TABLE_SCHEMA = ?) \
+               ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION";
+    // Any failure here is retried (from the stored position) rather than fatal, and never
+    // skipped: a missing version could let an older one name the columns.
+    let rows: Vec<mysql::Row> = conn.exec(sql, (database, database)).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot read information_schema.COLUMNS for the schema history: {e}"),
+        )
+    })?;
+    let mut out: Vec<(String, String, Vec<HistoryColumn>)> = Vec::new();
+    for r in rows {
+        let db: String = r.get(0).unwrap_or_default();
+        if SYSTEM_DATABASES.contains(&db.as_str()) {
+            continue;
+        }
+        let table: String = r.get(1).unwrap_or_default();
+        let column_type: String = r.get(4).unwrap_or_default();
+        let data_type: String = r
+            .get::<String, _>(3)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let col = HistoryColumn {
+            name: r.get(2).unwrap_or_default(),
+            unsigned: column_type.to_ascii_lowercase().contains("unsigned"),
+            values: if data_type == "enum" || data_type == "set" {
+                labels(&column_type)
+            } else {
+                Vec::new()
+            },
+            data_type,
+            collation_id: r.get::<Option<u16>, _>(6).flatten(),
+            primary_key: r.get::<String, _>(5).is_some_and(|k| k == "PRI"),
+        };
+        match out.last_mut() {
+            Some((d, t, cols)) if *d == db && *t == table => cols.push(col),
+            _ => out.push((db, table, vec![col])),
+        }
+    }
+    Ok(out)
+}
+
+/// The labels of `enum('a','b''c')` / `set(...)`.
+fn labels(column_type: &str) -> Vec<String> {
+    let inner = column_type
+        .find('(')
+        .and_then(|i| column_type.get(i + 1..column_type.len().saturating_sub(1)))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('\'', false) => quoted = true,
+            ('\'', true) if chars.peek() == Some(&'\'') => {
+                chars.next();
+                cur.push('\'');
+            }
+            ('\'', true) => {
+                quoted = false;
+                out.push(std::mem::take(&mut cur));
+            }
+            (c, true) => cur.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Records the schema snapshot in the store's history at `cp`; `only_new`: skip tables that
+/// have a version already (at a resume, the server's current schema may be ahead of the
+/// backlog still to read, whose DDL records their own versions).
+fn record_snapshot(
+    store: &Store,
+    snapshot: &[(String, String, Vec<HistoryColumn>)],
+    cp: Checkpoint,
+    only_new: bool,
+) -> Result<()> {
+    for (db, table, cols) in snapshot {
+        if only_new
+            && store
+                .schema_at(db, table, Checkpoint::new(u32::MAX, u64::MAX))?
+                .is_some()
+        {
+            continue;
+        }
+        store.record_schema(db, table, cp, cols)?;
+    }
+    Ok(())
 }
 
 /// Sets the session up and asks for the binlog from `file:pos` (or a MariaDB GTID).
@@ -582,6 +697,8 @@ struct LiveReader {
     /// The last transaction just ended: answer "nothing more for now" unless an event is
     /// already waiting, so the batch commits at once.
     boundary: bool,
+    /// For the schema history: a connection for information_schema, and the store.
+    schema: Option<(Conn, Store)>,
 }
 
 fn file_index_of(name: &str) -> Option<u32> {
@@ -648,6 +765,21 @@ impl LiveReader {
         }
     }
 
+    /// After a DDL statement: the new definitions of its database's tables, from its
+    /// checkpoint on. Read from the server now, so right when the tracker keeps up; a version
+    /// that does not match later TABLE_MAPs' column types is never used (names stay `@N`).
+    fn record_schema_after(&mut self, ddl: &ChangeRecord) -> Result<()> {
+        let Some((conn, store)) = self.schema.as_mut() else {
+            return Ok(());
+        };
+        let stmt = ddl.ddl.as_ref().map_or("", |d| d.statement.as_str());
+        let db = crate::filter::ddl_object(stmt)
+            .0
+            .or_else(|| ddl.database.clone());
+        let snapshot = schema_snapshot(conn, db.as_deref())?;
+        record_snapshot(store, &snapshot, ddl.checkpoint, false)
+    }
+
     fn take(&mut self, msg: Wire) -> Result<()> {
         let raw = msg?;
         self.feed(&raw)
@@ -660,6 +792,9 @@ impl RecordSource for LiveReader {
             if let Some(r) = self.decoder.pop() {
                 if r.op == crate::record::Op::Commit || !self.decoder.in_transaction() {
                     self.boundary = true;
+                }
+                if r.op == crate::record::Op::Ddl {
+                    self.record_schema_after(&r)?;
                 }
                 return Ok(Some(r));
             }
@@ -834,6 +969,11 @@ pub fn ingest_live(
                 }
             };
             tracing::info!(source = %url, file = %file, pos, "streaming");
+            // Schema history: every table's current definition for tables it has none of yet.
+            let mut schema_conn = connect(url, opts)?;
+            let snapshot = schema_snapshot(&mut schema_conn, None)?;
+            let start_cp = Checkpoint::new(file_index_of(&file).unwrap_or(0), pos);
+            record_snapshot(store, &snapshot, start_cp, true)?;
             let (stream, alg) = start_dump(url, opts, &file, pos, gtid.as_deref())?;
             let (tx, rx) = std::sync::mpsc::sync_channel::<Wire>(4096);
             spawn_network(stream, tx)?;
@@ -850,7 +990,9 @@ pub fn ingest_live(
                 max_event_size: opts.binlog.max_event_size,
                 poll: ingest_opts.poll_interval.max(Duration::from_millis(1)),
                 boundary: false,
+                schema: Some((schema_conn, store.clone())),
             };
+            reader.decoder.set_schema_lookup(store.schema_lookup());
             crate::ingest::run(
                 store,
                 &mut reader,
@@ -908,6 +1050,12 @@ mod tests {
             StartPosition::Gtid("0-1-100,1-2-5".into())
         );
         assert!("later".parse::<StartPosition>().is_err());
+    }
+
+    #[test]
+    fn enum_labels() {
+        assert_eq!(labels("enum('a','b''c','')"), vec!["a", "b'c", ""]);
+        assert_eq!(labels("set('x,y','z')"), vec!["x,y", "z"]);
     }
 
     #[test]

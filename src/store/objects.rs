@@ -256,3 +256,88 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v)
         .map_err(|e| Error::new(ErrorKind::Internal, format!("stored filter: {e}")))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Schema history: `state` key `"sh"` + object prefix of (database, table) + checkpoint
+// (file u32 BE, offset u64 BE) -> JSON list of `HistoryColumn`, the table's columns from that
+// checkpoint on.
+
+const SCHEMA_PREFIX: &[u8] = b"sh";
+
+fn schema_key(database: &str, table: &str, cp: Checkpoint) -> Vec<u8> {
+    let mut k = SCHEMA_PREFIX.to_vec();
+    k.extend_from_slice(&super::keys::object_prefix(database, Some(table)));
+    k.extend_from_slice(&super::keys::checkpoint_key(cp));
+    k
+}
+
+impl Store {
+    /// The columns of `database.table` in force at `cp` in the schema history.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn schema_at(
+        &self,
+        database: &str,
+        table: &str,
+        cp: Checkpoint,
+    ) -> Result<Option<Vec<crate::record::HistoryColumn>>> {
+        let cf = self.cf(CF_STATE)?;
+        let key = schema_key(database, table, cp);
+        let prefix_len = key.len() - 12;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek_for_prev(&key);
+        match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.len() == key.len() && k[..prefix_len] == key[..prefix_len] => {
+                Ok(Some(serde_json::from_slice(v).map_err(|e| {
+                    Error::corruption(format!("schema history of {database}.{table}: {e}"))
+                })?))
+            }
+            _ => {
+                it.status()
+                    .map_err(|e| map_db("cannot read the schema history", &e))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records the columns of `database.table` from `cp` on (writer only). Nothing is written
+    /// when the version in force there is the same.
+    ///
+    /// # Errors
+    /// `Locked` on a read-only store; `Io`.
+    pub fn record_schema(
+        &self,
+        database: &str,
+        table: &str,
+        cp: Checkpoint,
+        columns: &[crate::record::HistoryColumn],
+    ) -> Result<bool> {
+        self.check_writable()?;
+        if self.schema_at(database, table, cp)?.as_deref() == Some(columns) {
+            return Ok(false);
+        }
+        let cf = self.cf(CF_STATE)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, schema_key(database, table, cp), to_json(&columns)?);
+        self.write(batch)?;
+        tracing::debug!(%database, %table, checkpoint = %cp, columns = columns.len(), "schema version recorded");
+        Ok(true)
+    }
+
+    /// A lookup into this store's schema history for the decoder (see
+    /// `Decoder::set_schema_lookup`).
+    #[must_use]
+    pub fn schema_lookup(&self) -> crate::binlog::SchemaLookup {
+        let store = self.clone();
+        std::sync::Arc::new(move |db: &str, table: &str, cp: Checkpoint| {
+            match store.schema_at(db, table, cp) {
+                Ok(v) => v.map(std::sync::Arc::new),
+                Err(e) => {
+                    tracing::warn!("schema history of {db}.{table}: {e}");
+                    None
+                }
+            }
+        })
+    }
+}

@@ -91,6 +91,7 @@ impl MariaDb {
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
             .arg(format!("--log-error={}", d.join("mysqld.err").display()))
+            .arg(format!("--tmpdir={}", d.display()))
             .arg(format!("--user={user}"))
             .arg(format!(
                 "--log-bin={}",
