@@ -506,3 +506,173 @@ fn minimal_metadata_names_follow_alter_table() {
     drop(st);
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+/// Makes a CA and a server certificate for 127.0.0.1 with openssl; returns (ca, cert, key).
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=changetrack test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// TLS: a user that REQUIRE SSL cannot connect in clear; with --tls-ca the precheck passes and
+/// changes stream over TLS, the server's certificate verified against the CA.
+#[test]
+fn tls_connections_verify_the_server() {
+    if !MariaDb::available() || Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: mariadbd or openssl is not installed");
+        return;
+    }
+    let certs = tmp("certs");
+    let (ca, cert, key) = make_certs(&certs);
+    let m = MariaDb::start(
+        "tls",
+        &[
+            &format!("--ssl-ca={}", ca.display()),
+            &format!("--ssl-cert={}", cert.display()),
+            &format!("--ssl-key={}", key.display()),
+        ],
+    );
+    m.sql(&format!(
+        "CREATE USER repl@'%' IDENTIFIED BY '{PW}' REQUIRE SSL;
+         GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO repl@'%';
+         CREATE DATABASE live; CREATE TABLE live.t (id INT PRIMARY KEY, v VARCHAR(10));"
+    ));
+    let url = m.url("repl", PW);
+    let ca_s = ca.to_str().unwrap();
+    // In clear: refused.
+    let out = Command::new(BIN)
+        .args(["precheck", "--source", &url, "--server-id", "77"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL connection"));
+    // Over TLS, verified: every item passes.
+    let out = Command::new(BIN)
+        .args([
+            "precheck",
+            "--source",
+            &url,
+            "--server-id",
+            "77",
+            "--tls-ca",
+            ca_s,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("over TLS"), "{text}");
+    // A certificate from another CA is rejected.
+    let other = tmp("other-certs");
+    let (other_ca, _, _) = make_certs(&other);
+    let out = Command::new(BIN)
+        .args([
+            "precheck",
+            "--source",
+            &url,
+            "--server-id",
+            "77",
+            "--tls-ca",
+        ])
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // Streaming over TLS.
+    let store = tmp("tls-store");
+    let mut child = Command::new(BIN)
+        .args(["-q", "ingest", "--store"])
+        .arg(&store)
+        .args([
+            "--source",
+            &url,
+            "--server-id",
+            "4711",
+            "--start",
+            "earliest",
+            "--tls-ca",
+            ca_s,
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    m.sql("INSERT INTO live.t VALUES (1, 'secret'), (2, 'data')");
+    wait_caught_up(&store, &m);
+    kill9(&mut child);
+    let st = Store::open(&store, StoreOptions::default()).unwrap();
+    let n = st
+        .iter(ReadFrom::Earliest)
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|r| r.op == Op::Insert)
+        .count();
+    assert_eq!(n, 2);
+    drop(st);
+    for d in [&store, &certs, &other] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -79,6 +79,31 @@ enum Sync {
     Never,
 }
 
+/// TLS for `--source`.
+#[derive(clap::Args, Clone, Default)]
+struct TlsArgs {
+    /// Connect over TLS, verifying the server's certificate and name.
+    #[arg(long)]
+    tls: bool,
+    /// The CA certificate(s) (PEM) the server's certificate is checked against (implies --tls).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// TLS without checking the certificate (testing only; implies --tls).
+    #[arg(long)]
+    tls_insecure: bool,
+}
+
+impl TlsArgs {
+    fn options(&self) -> Option<changetrack::source::live::TlsOptions> {
+        (self.tls || self.tls_ca.is_some() || self.tls_insecure).then(|| {
+            changetrack::source::live::TlsOptions {
+                ca: self.tls_ca.clone(),
+                insecure: self.tls_insecure,
+            }
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the change records of binlog files (or directories of them) in binlog order.
@@ -135,6 +160,8 @@ enum Command {
         /// Where to start when the store is new: now, earliest, FILE:POS, or a MariaDB GTID.
         #[arg(long, default_value = "now")]
         start: String,
+        #[command(flatten)]
+        tls: TlsArgs,
         /// Binlog files or directories.
         #[arg(required_unless_present = "source")]
         paths: Vec<PathBuf>,
@@ -154,6 +181,8 @@ enum Command {
         /// The store that would track it (its resume position and tracked objects are checked).
         #[arg(long)]
         store: Option<PathBuf>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Print stored records (the decode JSON contract plus `seq`).
     Dump {
@@ -525,6 +554,7 @@ struct Live {
     url: String,
     server_id: u32,
     start: String,
+    tls: Option<changetrack::source::live::TlsOptions>,
 }
 
 /// A replica server id derived from the store path (stable across restarts, distinct between
@@ -536,10 +566,15 @@ fn default_server_id(store: Option<&std::path::Path>) -> u32 {
     })
 }
 
-fn live_options(server_id: u32, start: &str) -> Result<LiveOptions, Error> {
+fn live_options(
+    server_id: u32,
+    start: &str,
+    tls: Option<changetrack::source::live::TlsOptions>,
+) -> Result<LiveOptions, Error> {
     Ok(LiveOptions {
         server_id,
         start: start.parse::<StartPosition>()?,
+        tls,
         ..LiveOptions::default()
     })
 }
@@ -549,9 +584,10 @@ fn precheck_cmd(
     server_id: u32,
     start: &str,
     store: Option<&std::path::Path>,
+    tls: Option<changetrack::source::live::TlsOptions>,
 ) -> Result<(), Error> {
     let url: SourceUrl = url.parse()?;
-    let opts = live_options(server_id, start)?;
+    let opts = live_options(server_id, start, tls)?;
     let (filter, resume) = match store {
         Some(s) if s.join("CURRENT").exists() => {
             let st = open_reader(&s.to_path_buf())?;
@@ -675,7 +711,7 @@ fn ingest_cmd(
     let s = match &live {
         Some(l) => {
             let url: SourceUrl = l.url.parse()?;
-            let lopts = live_options(l.server_id, &l.start)?;
+            let lopts = live_options(l.server_id, &l.start, l.tls.clone())?;
             eprintln!(
                 "streaming from {url} as replica {} (Ctrl-C stops at a transaction boundary)",
                 l.server_id
@@ -847,6 +883,7 @@ fn main() -> ExitCode {
             source,
             server_id,
             start,
+            tls,
             paths,
         } => {
             let retention = changetrack::Retention {
@@ -857,6 +894,7 @@ fn main() -> ExitCode {
                 url,
                 server_id: server_id.unwrap_or_else(|| default_server_id(Some(&store))),
                 start,
+                tls: tls.options(),
             });
             ingest_cmd(
                 &store, databases, tables, types, follow, sync, retention, live, &paths,
@@ -867,11 +905,13 @@ fn main() -> ExitCode {
             server_id,
             start,
             store,
+            tls,
         } => precheck_cmd(
             &source,
             server_id.unwrap_or_else(|| default_server_id(store.as_deref())),
             &start,
             store.as_deref(),
+            tls.options(),
         ),
         Command::Dump {
             store,

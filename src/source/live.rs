@@ -85,6 +85,19 @@ pub struct LiveOptions {
     pub max_backoff: Duration,
     /// Binlog reading limits.
     pub binlog: BinlogOptions,
+    /// TLS for the connection. Default: none (plain TCP).
+    pub tls: Option<TlsOptions>,
+}
+
+/// TLS settings of a live source (rustls).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// A PEM file of the CA(s) that signed the server's certificate. Default: the built-in web
+    /// roots.
+    pub ca: Option<std::path::PathBuf>,
+    /// Accept any certificate and host name (encryption without authentication of the server;
+    /// for testing only). Default: false.
+    pub insecure: bool,
 }
 
 impl Default for LiveOptions {
@@ -97,6 +110,7 @@ impl Default for LiveOptions {
             connect_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(30),
             binlog: BinlogOptions::default(),
+            tls: None,
         }
     }
 }
@@ -173,10 +187,19 @@ fn db_err(context: &str, e: &mysql::Error) -> Error {
 }
 
 fn connect(url: &SourceUrl, opts: &LiveOptions) -> Result<Conn> {
-    let o = OptsBuilder::from_opts(url.opts.clone())
+    let mut o = OptsBuilder::from_opts(url.opts.clone())
         .tcp_connect_timeout(Some(opts.connect_timeout))
         .read_timeout(Some(opts.read_timeout))
         .write_timeout(Some(opts.read_timeout));
+    if let Some(t) = &opts.tls {
+        let mut ssl = mysql::SslOpts::default()
+            .with_danger_accept_invalid_certs(t.insecure)
+            .with_danger_skip_domain_validation(t.insecure);
+        if let Some(ca) = &t.ca {
+            ssl = ssl.with_root_cert_path(Some(std::borrow::Cow::Owned(ca.clone())));
+        }
+        o = o.ssl_opts(Some(ssl));
+    }
     Conn::new(o).map_err(|e| db_err(&format!("cannot connect to {url}"), &e))
 }
 
@@ -261,7 +284,10 @@ pub fn precheck(
             item(
                 "connection and authentication",
                 true,
-                format!("connected to {url}"),
+                format!(
+                    "connected to {url}{}",
+                    if opts.tls.is_some() { " over TLS" } else { "" }
+                ),
                 "",
             );
             c
