@@ -676,3 +676,69 @@ fn tls_connections_verify_the_server() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// A stalled stream (the server frozen with SIGSTOP: the connection stays open but nothing, not
+/// even a heartbeat, arrives) is detected by the read deadline and the tracker reconnects.
+#[test]
+fn a_stalled_stream_is_detected_and_reconnected() {
+    if !MariaDb::available() {
+        eprintln!("SKIPPED: mariadbd is not installed");
+        return;
+    }
+    let m = MariaDb::start("stall", &[]);
+    m.sql(&format!(
+        "CREATE USER repl@'%' IDENTIFIED BY '{PW}';
+         GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO repl@'%';
+         CREATE DATABASE live; CREATE TABLE live.t (id INT PRIMARY KEY);"
+    ));
+    let store = tmp("stall");
+    let log = store.with_extension("log");
+    let mut child = Command::new(BIN)
+        .args(["ingest", "--store"])
+        .arg(&store)
+        .args([
+            "--source",
+            &m.url("repl", PW),
+            "--server-id",
+            "4711",
+            "--start",
+            "earliest",
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_caught_up(&store, &m);
+    let pid = m.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // Longer than the read deadline (5 s, heartbeats every second).
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    m.sql("INSERT INTO live.t VALUES (1), (2), (3)");
+    wait_caught_up(&store, &m);
+    kill9(&mut child);
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        stderr.contains("reconnecting"),
+        "no reconnect logged: {stderr}"
+    );
+    let st = Store::open(&store, StoreOptions::default()).unwrap();
+    let n = st
+        .iter(ReadFrom::Earliest)
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|r| r.op == Op::Insert)
+        .count();
+    assert_eq!(n, 3);
+    drop(st);
+    std::fs::remove_dir_all(&store).unwrap();
+    let _ = std::fs::remove_file(&log);
+}

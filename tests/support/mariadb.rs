@@ -196,6 +196,11 @@ impl MariaDb {
         }
     }
 
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Stops and starts the server again (same data, same port).
     pub fn restart(&mut self) {
         self.stop();
