@@ -288,7 +288,19 @@ fn recovered_range(log: &str) -> Option<(u64, u64)> {
 
 fn ingest_cmd(store: &Path, files: &[PathBuf]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(["-v", "ingest", "--store"]).arg(store).args(files);
+    // Smaller batches than the defaults (100 000 records / 50 ms): more commits, so that the
+    // kills spread over more distinct committed positions.
+    c.args([
+        "-v",
+        "ingest",
+        "--batch-records",
+        "20000",
+        "--batch-latency-ms",
+        "5",
+        "--store",
+    ])
+    .arg(store)
+    .args(files);
     c
 }
 

@@ -144,6 +144,13 @@ enum Command {
         /// Durability of each commit.
         #[arg(long, value_enum, default_value = "per-batch")]
         sync: Sync,
+        /// Commit a batch once it holds this many records (several transactions share one
+        /// atomic batch).
+        #[arg(long, default_value_t = 100_000)]
+        batch_records: usize,
+        /// While catching up, commit at least this often (milliseconds).
+        #[arg(long, default_value_t = 50)]
+        batch_latency_ms: u64,
         /// Keep records at most this many seconds older than the newest (retention).
         #[arg(long)]
         retain_seconds: Option<u64>,
@@ -632,6 +639,7 @@ fn ingest_cmd(
     sync: Sync,
     retention: changetrack::Retention,
     live: Option<Live>,
+    batching: (usize, std::time::Duration),
     paths: &[PathBuf],
 ) -> Result<(), Error> {
     // Flags replace the filter in force (recorded in the store's filter history); without
@@ -660,9 +668,17 @@ fn ingest_cmd(
         ..StoreOptions::default()
     };
     let st = Store::open(store, sopts)?;
+    if batching.0 == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "--batch-records is at least 1",
+        ));
+    }
     let opts = IngestOptions {
         filter,
         follow,
+        batch_records: batching.0,
+        batch_latency: batching.1,
         ..IngestOptions::default()
     };
     let stop: changetrack::ingest::StopFlag = Arc::new(AtomicBool::new(false));
@@ -884,6 +900,8 @@ fn main() -> ExitCode {
             server_id,
             start,
             tls,
+            batch_records,
+            batch_latency_ms,
             paths,
         } => {
             let retention = changetrack::Retention {
@@ -896,8 +914,12 @@ fn main() -> ExitCode {
                 start,
                 tls: tls.options(),
             });
+            let batching = (
+                batch_records,
+                std::time::Duration::from_millis(batch_latency_ms),
+            );
             ingest_cmd(
-                &store, databases, tables, types, follow, sync, retention, live, &paths,
+                &store, databases, tables, types, follow, sync, retention, live, batching, &paths,
             )
         }
         Command::Precheck {
