@@ -43,7 +43,7 @@
 //! Not a goal: statement-format binlogs (their DML cannot be tracked row by row; such events are
 //! counted and skipped), and pre-v4 binlogs (MySQL 3.23/4.x).
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod binlog;

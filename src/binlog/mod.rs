@@ -144,7 +144,7 @@ impl BinlogReader {
             }],
             opts,
         );
-        r.preloaded = Some(FileBytes::Owned(bytes));
+        r.preloaded = Some(FileBytes::Inflated(bytes));
         r
     }
 
@@ -214,14 +214,12 @@ impl BinlogReader {
     pub fn refresh(&mut self) -> Result<bool> {
         let mut more = false;
         if let Some(f) = self.files.get(self.cur) {
-            let len = std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
-            let mapped = self.bytes.as_ref().map_or(0, |b| b.as_slice().len() as u64);
-            if len > mapped && self.bytes.is_some() {
-                self.bytes = Some(
-                    files::open_file(&f.path, self.opts.max_inflated_file)
-                        .map_err(|e| e.in_file(&f.path))?,
-                );
-                more = true;
+            if let Some(b) = self.bytes.as_mut() {
+                if b.extend(&f.path, self.opts.max_inflated_file)
+                    .map_err(|e| e.in_file(&f.path))?
+                {
+                    more = true;
+                }
             }
         }
         if !self.inputs.is_empty() {

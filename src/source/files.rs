@@ -111,23 +111,65 @@ fn directory_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(names.into_iter().map(|(_, p)| p).collect())
 }
 
-/// The bytes of one binlog file: memory-mapped, or inflated for a gzip-compressed file.
+/// The bytes of one binlog file, read into memory: as they are on disk (`Plain`, which may grow
+/// while the server writes the file), or inflated from a gzip-compressed file.
+///
+/// Not memory-mapped: a map is `unsafe` (another program truncating the file would fault the
+/// reader), and this crate has no `unsafe` code. A followed file that grows is extended by
+/// reading only its new bytes.
 pub(crate) enum FileBytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
+    Plain(Vec<u8>),
+    Inflated(Vec<u8>),
 }
 
 impl FileBytes {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
-            Self::Mapped(m) => m,
-            Self::Owned(v) => v,
+            Self::Plain(v) | Self::Inflated(v) => v,
         }
+    }
+
+    /// Reads what was appended to a plain file since it was read (up to `max` bytes in all).
+    /// Returns whether there were new bytes. Inflated files never grow.
+    pub(crate) fn extend(&mut self, path: &Path, max: u64) -> Result<bool> {
+        let Self::Plain(v) = self else {
+            return Ok(false);
+        };
+        let mut f = File::open(path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let len = f
+            .metadata()
+            .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?
+            .len();
+        let have = v.len() as u64;
+        if len <= have {
+            return Ok(false);
+        }
+        if len > max {
+            return Err(too_big(path, max));
+        }
+        use std::io::Seek;
+        f.seek(std::io::SeekFrom::Start(have))
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        f.take(len - have)
+            .read_to_end(v)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        Ok(v.len() as u64 > have)
     }
 }
 
-/// Opens a binlog file. Gzip files (as binlog archives often are) are inflated in memory, up to
-/// `max_inflated` bytes.
+fn too_big(path: &Path, max: u64) -> Error {
+    Error::new(
+        ErrorKind::LimitExceeded,
+        format!(
+            "{} is (or inflates to) more than {max} bytes",
+            path.display()
+        ),
+    )
+}
+
+/// Opens a binlog file. Gzip files (as binlog archives often are) are inflated in memory. Either
+/// way at most `max_inflated` bytes are read.
 pub(crate) fn open_file(path: &Path, max_inflated: u64) -> Result<FileBytes> {
     let file =
         File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
@@ -135,38 +177,36 @@ pub(crate) fn open_file(path: &Path, max_inflated: u64) -> Result<FileBytes> {
         .metadata()
         .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?
         .len();
-    if len == 0 {
-        return Ok(FileBytes::Owned(Vec::new()));
-    }
-    let map =
-        map_file(&file).map_err(|e| Error::io(format!("cannot map {}", path.display()), e))?;
-    if map.starts_with(&[0x1f, 0x8b]) {
+    let mut head = [0u8; 2];
+    let is_gzip = len >= 2 && {
+        let mut f = &file;
+        f.read_exact(&mut head)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        head == [0x1f, 0x8b]
+    };
+    let mut f = &file;
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    if is_gzip {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&map[..])
+        flate2::read::GzDecoder::new(std::io::BufReader::new(f))
             .take(max_inflated + 1)
             .read_to_end(&mut out)
             .map_err(|e| Error::corruption(format!("cannot gunzip {}: {e}", path.display())))?;
         if out.len() as u64 > max_inflated {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded,
-                format!(
-                    "{} inflates to more than {max_inflated} bytes",
-                    path.display()
-                ),
-            ));
+            return Err(too_big(path, max_inflated));
         }
-        return Ok(FileBytes::Owned(out));
+        return Ok(FileBytes::Inflated(out));
     }
-    Ok(FileBytes::Mapped(map))
-}
-
-#[allow(unsafe_code)]
-fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
-    // SAFETY: the map is read-only and private to this process. Binlog files are append-only:
-    // the server never rewrites or truncates bytes it has written, so the mapped bytes do not
-    // change under us. (A file truncated by another program would make reads past its new end
-    // fault; that is the documented limit of reading files by mmap, see docs/DESIGN.md.)
-    unsafe { memmap2::Mmap::map(file) }
+    if len > max_inflated {
+        return Err(too_big(path, max_inflated));
+    }
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    f.take(max_inflated)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    Ok(FileBytes::Plain(out))
 }
 
 #[cfg(test)]
