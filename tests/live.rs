@@ -233,6 +233,24 @@ fn workload_round(m: &MariaDb, round: u32) {
     m.sql(&sql);
 }
 
+/// The stored stream (heartbeats aside, seqs cleared) equals the decode of the server's own
+/// binlog files, record for record; returns it.
+fn assert_stored_equals_files(st: &Store, m: &MariaDb) -> Vec<ChangeRecord> {
+    let stored: Vec<ChangeRecord> = st
+        .iter(ReadFrom::Earliest)
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|r| r.op != Op::Heartbeat)
+        .map(|r| ChangeRecord { seq: 0, ..r })
+        .collect();
+    let want = decode_all(&m.binlogs());
+    assert_eq!(stored.len(), want.len(), "record counts differ");
+    for (i, (a, b)) in stored.iter().zip(&want).enumerate() {
+        assert_eq!(a, b, "record {i} differs");
+    }
+    stored
+}
+
 fn decode_all(files: &[PathBuf]) -> Vec<ChangeRecord> {
     BinlogReader::open(files, BinlogOptions::default())
         .unwrap()
@@ -288,18 +306,7 @@ fn live_tracking_survives_kill9_and_a_server_restart_exactly_once() {
     // Exactly once: the stored stream (heartbeats aside) equals the decode of the server's own
     // binlog files, record for record.
     let store_h = Store::open(&store, StoreOptions::default()).unwrap();
-    let stored: Vec<ChangeRecord> = store_h
-        .iter(ReadFrom::Earliest)
-        .unwrap()
-        .map(Result::unwrap)
-        .filter(|r| r.op != Op::Heartbeat)
-        .map(|r| ChangeRecord { seq: 0, ..r })
-        .collect();
-    let want = decode_all(&m.binlogs());
-    assert_eq!(stored.len(), want.len(), "record counts differ");
-    for (i, (a, b)) in stored.iter().zip(&want).enumerate() {
-        assert_eq!(a, b, "record {i} differs");
-    }
+    let stored = assert_stored_equals_files(&store_h, &m);
     // A consumer's replay of the store equals the server's tables.
     let mut rows: std::collections::BTreeMap<
         (String, String),
@@ -395,19 +402,8 @@ fn the_corpus_workload_streams_exactly_as_its_files_decode() {
     wait_caught_up(&store, &m);
     kill9(&mut child);
     let st = Store::open(&store, StoreOptions::default()).unwrap();
-    let stored: Vec<ChangeRecord> = st
-        .iter(ReadFrom::Earliest)
-        .unwrap()
-        .map(Result::unwrap)
-        .filter(|r| r.op != Op::Heartbeat)
-        .map(|r| ChangeRecord { seq: 0, ..r })
-        .collect();
-    let want = decode_all(&m.binlogs());
-    assert!(want.len() > 500, "{}", want.len());
-    assert_eq!(stored.len(), want.len());
-    for (i, (a, b)) in stored.iter().zip(&want).enumerate() {
-        assert_eq!(a, b, "record {i} differs");
-    }
+    let stored = assert_stored_equals_files(&st, &m);
+    assert!(stored.len() > 500, "{}", stored.len());
     drop(st);
     std::fs::remove_dir_all(&store).unwrap();
 }

@@ -272,43 +272,7 @@ enum Command {
         session_timeout: f64,
     },
     /// Query the stored changes (newest first; by default the last minute of stored data).
-    Query {
-        /// The store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Only this database.
-        #[arg(long)]
-        database: Option<String>,
-        /// Only this table (with --database, or as db.table).
-        #[arg(long)]
-        table: Option<String>,
-        /// A condition 'COLUMN OP VALUE' (OP: = != <> < <= > >= LIKE; or 'COLUMN IS [NOT] NULL');
-        /// prefix the column with before. or after. to pick an image. Repeat to combine (AND).
-        #[arg(long = "where", value_name = "CONDITION")]
-        conditions: Vec<String>,
-        /// Change types (comma-separated): INSERT, UPDATE, DELETE, DDL. Default: all four.
-        #[arg(long = "type", value_name = "TYPES")]
-        types: Option<String>,
-        /// From this time (epoch seconds or 'YYYY-MM-DD HH:MM:SS' UTC). Default: one minute
-        /// before the newest record.
-        #[arg(long)]
-        from_time: Option<String>,
-        /// To this time. Default: the newest record.
-        #[arg(long)]
-        to_time: Option<String>,
-        /// At most this many records.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Oldest first.
-        #[arg(long)]
-        oldest_first: bool,
-        /// Continue after a previous page (its `more: --cursor ...` line).
-        #[arg(long)]
-        cursor: Option<String>,
-        /// Output format. Default: table on a terminal, jsonl otherwise.
-        #[arg(long, value_enum)]
-        format: Option<groups::ListFormat>,
-    },
+    Query(view::QueryArgs),
     /// Show a record in full: every field with its type, charset, before and after value
     /// (changed ones marked), or a DDL statement with its session settings.
     Show {
@@ -953,31 +917,7 @@ fn main() -> ExitCode {
         Command::Range { store, format } => range(&store, format),
         Command::Stats { store } => stats(&store),
         Command::Group { command } => groups::group(command),
-        Command::Query {
-            store,
-            database,
-            table,
-            conditions,
-            types,
-            from_time,
-            to_time,
-            limit,
-            oldest_first,
-            cursor,
-            format,
-        } => view::query(&view::QueryArgs {
-            store,
-            database,
-            table,
-            conditions,
-            types,
-            from_time,
-            to_time,
-            limit,
-            oldest_first,
-            cursor,
-            format,
-        }),
+        Command::Query(a) => view::query(&a),
         Command::Show { store, what } => view::show(&store, &what),
         Command::Demo { store } => view::demo(store),
         Command::Objects { store, command } => groups::objects(&store, command),

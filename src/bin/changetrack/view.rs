@@ -14,17 +14,42 @@ use super::groups::ListFormat;
 use super::{open_reader, parse_time, utc, Format, Output};
 
 /// Options of `changetrack query`.
+#[derive(clap::Args)]
 pub struct QueryArgs {
+    /// The store directory.
+    #[arg(long)]
     pub store: PathBuf,
+    /// Only this database.
+    #[arg(long)]
     pub database: Option<String>,
+    /// Only this table (with --database, or as db.table).
+    #[arg(long)]
     pub table: Option<String>,
+    /// A condition 'COLUMN OP VALUE' (OP: = != <> < <= > >= LIKE; or 'COLUMN IS [NOT] NULL');
+    /// prefix the column with before. or after. to pick an image. Repeat to combine (AND).
+    #[arg(long = "where", value_name = "CONDITION")]
     pub conditions: Vec<String>,
+    /// Change types (comma-separated): INSERT, UPDATE, DELETE, DDL. Default: all four.
+    #[arg(long = "type", value_name = "TYPES")]
     pub types: Option<String>,
+    /// From this time (epoch seconds or 'YYYY-MM-DD HH:MM:SS' UTC). Default: one minute
+    /// before the newest record.
+    #[arg(long)]
     pub from_time: Option<String>,
+    /// To this time. Default: the newest record.
+    #[arg(long)]
     pub to_time: Option<String>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Oldest first.
+    #[arg(long)]
     pub oldest_first: bool,
+    /// Continue after a previous page (its `more: --cursor ...` line).
+    #[arg(long)]
     pub cursor: Option<String>,
+    /// Output format. Default: table on a terminal, jsonl otherwise.
+    #[arg(long, value_enum)]
     pub format: Option<ListFormat>,
 }
 
