@@ -17,6 +17,10 @@ use changetrack::{
     IngestOptions, Op, StartAt, Store, StoreOptions, SyncMode,
 };
 
+#[path = "support/stop.rs"]
+mod stop;
+use stop::StopOnDrop;
+
 const PW: &str = "Secret_pass1";
 const BIN: &str = env!("CARGO_BIN_EXE_changetrack");
 
@@ -619,6 +623,7 @@ fn objects_added_and_removed_mid_stream_take_effect_at_their_checkpoint() {
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let n1 = decode(&files[..1]).len() as u64;
     let change_seq = std::thread::scope(|s| {
+        let _stop_on_panic = StopOnDrop(std::sync::Arc::clone(&stop));
         let t = s.spawn(|| {
             ingest(
                 &store,
@@ -717,6 +722,7 @@ fn heartbeats_keep_an_idle_consumer_moving() {
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pos = store.source_position().unwrap().unwrap();
     std::thread::scope(|s| {
+        let _stop_on_panic = StopOnDrop(std::sync::Arc::clone(&stop));
         let t = s.spawn(|| {
             ingest(
                 &store,

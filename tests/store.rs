@@ -10,6 +10,10 @@ use changetrack::{
     Retention, Store, StoreOptions, SyncMode,
 };
 
+#[path = "support/stop.rs"]
+mod stop;
+use stop::StopOnDrop;
+
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/binlogs")
@@ -423,6 +427,7 @@ fn follow_mode_tails_a_growing_file_and_new_files() {
     let stop: changetrack::ingest::StopFlag =
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     std::thread::scope(|s| {
+        let _stop_on_panic = StopOnDrop(std::sync::Arc::clone(&stop));
         let t = s.spawn(|| {
             let opts = IngestOptions {
                 follow: true,
@@ -483,4 +488,38 @@ fn an_abandoned_writer_does_not_leave_dictionary_ids_behind() {
     let store = Store::open(&dir, StoreOptions::default()).unwrap();
     assert_eq!(strip(&dump(&store)), strip(&recs));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_file_is_read_to_its_end_before_its_successor() {
+    // The race: the reader has file 1 up to an event boundary, the server finishes file 1 and
+    // creates file 2, and the reader sees file 2. It must not leave file 1 at the old end.
+    let src = tmp("successor");
+    std::fs::create_dir_all(&src).unwrap();
+    let files = full_variant();
+    let f1 = std::fs::read(&files[0]).unwrap();
+    // The first event boundary past the middle (event size: bytes 9..13 of its header).
+    let mut cut = 4;
+    while cut < f1.len() / 2 {
+        cut += u32::from_le_bytes(f1[cut + 9..cut + 13].try_into().unwrap()) as usize;
+    }
+    assert!(cut < f1.len());
+    let first = src.join("mariadb-bin.000001");
+    std::fs::write(&first, &f1[..cut]).unwrap();
+    let mut reader =
+        BinlogReader::open(std::slice::from_ref(&src), BinlogOptions::default()).unwrap();
+    let mut got = Vec::new();
+    while let Some(r) = reader.next_record().unwrap() {
+        got.push(r);
+    }
+    // File 2 appears; the look at file 1's length during this refresh still finds the old end,
+    // and the rest of file 1 lands right after it.
+    std::fs::copy(&files[1], src.join("mariadb-bin.000002")).unwrap();
+    assert!(reader.refresh().unwrap());
+    std::fs::write(&first, &f1).unwrap();
+    while let Some(r) = reader.next_record().unwrap() {
+        got.push(r);
+    }
+    assert_eq!(got, decode(&files[..2]));
+    std::fs::remove_dir_all(&src).unwrap();
 }

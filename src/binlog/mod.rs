@@ -359,6 +359,18 @@ impl BinlogReader {
                         self.done = true;
                         return Ok(());
                     }
+                    // A successor exists, so the server had finished this file when the
+                    // successor was seen. The bytes in hand may still be older than that (read
+                    // while the server was writing the file's last events): look again before
+                    // leaving the file, or its tail would be skipped.
+                    let path = self.files.get(self.cur).map(|f| f.path.clone());
+                    if let (Some(path), Some(b)) = (path, self.bytes.as_mut()) {
+                        if b.extend(&path, self.opts.max_inflated_file)
+                            .map_err(|e| e.in_file(&path))?
+                        {
+                            continue;
+                        }
+                    }
                     debug_assert!(self.at_file_end());
                     self.bytes = None;
                     self.cur += 1;
