@@ -14,7 +14,10 @@
 //!   200 000) records. Only the appends are timed (not open/close). Throughput: records/s and
 //!   bytes/s of encoded records (what the store writes; the setup line prints binlog bytes per
 //!   record for conversion).
-//! - `read/iter`: every record through `store.iter(ReadFrom::Earliest)` (decoded records).
+//! - `read/iter`: every record through `store.iter(ReadFrom::Earliest)` (decoded records; past
+//!   4096 records the iterator reads ahead on a helper thread).
+//! - `read/iter-one-thread`: the same with `StoreOptions::read_ahead_thread` off (everything
+//!   on the caller's thread), through a follower handle.
 //! - `get/seq`: `store.get(seq)` at random seqs.
 //! - `seek/{timestamp,checkpoint}/{resolve,iter_next}`: `store.resolve(..)`, and
 //!   `store.iter(..)` + the first `next()`, at random positions taken from stored records.
@@ -381,6 +384,28 @@ fn bench_read(c: &mut Criterion, rs: &OnceCell<ReadStore>, corpus: &OnceCell<Cor
             b.iter(|| {
                 let mut count = 0u64;
                 for r in s.store.iter(ReadFrom::Earliest).expect("iter") {
+                    black_box(r.expect("record"));
+                    count += 1;
+                }
+                assert_eq!(count, n);
+                count
+            });
+        });
+        // The same scan on the caller's thread alone: a follower handle opened with
+        // `read_ahead_thread: false` (the writer handle above holds the store's lock).
+        let one = Store::open(
+            s.store.path(),
+            StoreOptions {
+                read_only: true,
+                read_ahead_thread: false,
+                ..StoreOptions::default()
+            },
+        )
+        .expect("open a follower");
+        group.bench_function("iter-one-thread", |b| {
+            b.iter(|| {
+                let mut count = 0u64;
+                for r in one.iter(ReadFrom::Earliest).expect("iter") {
                     black_box(r.expect("record"));
                     count += 1;
                 }

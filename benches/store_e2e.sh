@@ -160,19 +160,24 @@ log "dump (as left by ingest): ${DUMP1}s"
 
 # --- in-process: iteration and seeks (criterion) ----------------------------------------------
 ITER_RATE=nan
+ITER1_RATE=nan
 declare -A SEEK_P50 SEEK_P99
 if [[ "$SKIP_CRITERION" != 1 ]]; then
     log "criterion: read/iter and seeks against $STORE"
     CRIT_OUT="$WORK/criterion.txt"
     (cd "$REPO" && CHANGETRACK_BENCH_STORE="$STORE" nice -n 0 cargo bench --quiet --bench store -- --discard-baseline 'read/iter|seek' 2>&1) | tee "$CRIT_OUT" >&2
-    # read/iter ... thrpt:  [a Melem/s b Melem/s c Melem/s]: the middle estimate.
-    ITER_RATE=$(awk '
-        /^read\/iter/ { on = 1 }
-        on && /thrpt:/ {
-            for (i = 1; i <= NF; i++) if ($i ~ /elem\/s/) { n++; if (n == 2) { v = $(i - 1); u = $i } }
-            m = (u ~ /^M/) ? 1e6 : (u ~ /^K/) ? 1e3 : (u ~ /^G/) ? 1e9 : 1
-            printf "%.0f", v * m; exit
-        }' "$CRIT_OUT")
+    # NAME ... thrpt:  [a Melem/s b Melem/s c Melem/s]: the middle estimate.
+    crit_rate() {
+        awk -v name="$1" '
+            $1 == name { on = 1 }
+            on && /thrpt:/ {
+                for (i = 1; i <= NF; i++) if ($i ~ /elem\/s/) { n++; if (n == 2) { v = $(i - 1); u = $i } }
+                m = (u ~ /^M/) ? 1e6 : (u ~ /^K/) ? 1e3 : (u ~ /^G/) ? 1e9 : 1
+                printf "%.0f", v * m; exit
+            }' "$CRIT_OUT"
+    }
+    ITER_RATE=$(crit_rate read/iter)
+    ITER1_RATE=$(crit_rate read/iter-one-thread)
     while IFS= read -r line; do
         kind=$(sed -E 's/.*kind=([^ ]+) .*/\1/' <<<"$line")
         SEEK_P50[$kind]=$(sed -E 's/.* p50_us=([0-9.]+).*/\1/' <<<"$line")
@@ -207,6 +212,9 @@ for pass in 1 2; do
 done
 if [[ "$ITER_RATE" != nan && -n "$ITER_RATE" ]]; then
     row "Store::iter (criterion read/iter): records/s" "$ITER_RATE" ">= 2000000" "$(verdict "$ITER_RATE >= 2000000")" "criterion median"
+fi
+if [[ "$ITER1_RATE" != nan && -n "$ITER1_RATE" ]]; then
+    row "  the same on one thread (iter-one-thread)" "$ITER1_RATE" "" "" "criterion median"
 fi
 for kind in "resolve(timestamp)" "iter(timestamp)+next" "resolve(checkpoint)" "iter(checkpoint)+next" "get(seq)"; do
     [[ -n "${SEEK_P99[$kind]:-}" ]] || continue

@@ -490,6 +490,108 @@ fn an_abandoned_writer_does_not_leave_dictionary_ids_behind() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Threads of this process whose name starts with `prefix` (Linux `comm`, at most 15 bytes).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim_end().starts_with(prefix))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Whether no such thread is left (a joined thread may stay listed for a moment).
+fn no_threads_named(prefix: &str) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while threads_named(prefix) != 0 {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+#[test]
+fn long_scans_read_ahead_on_a_thread_and_return_what_a_plain_scan_returns() {
+    let dir = tmp("read-ahead");
+    let base = strip(&decode(&full_variant()));
+    let passes: u32 = 40;
+    // The corpus 40 times over (about 34k records), each pass in its own files.
+    let pass = |p: u32| -> Vec<ChangeRecord> {
+        base.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.checkpoint.file_index += 10 * p;
+                r.safe_checkpoint.file_index += 10 * p;
+                r
+            })
+            .collect()
+    };
+    {
+        let store = Store::open(
+            &dir,
+            StoreOptions {
+                sync: SyncMode::Never,
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap();
+        for p in 0..passes {
+            store.append(&pass(p), None).unwrap();
+        }
+    }
+    let open = |ahead: bool| {
+        Store::open(
+            &dir,
+            StoreOptions {
+                read_ahead_thread: ahead,
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let plain = dump(&open(false));
+    let want: Vec<ChangeRecord> = (0..passes).flat_map(pass).collect();
+    assert_eq!(strip(&plain), want);
+    for (i, r) in plain.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1);
+    }
+
+    let store = open(true);
+    // Whole, with the thread observed while it runs.
+    let mut it = store.iter(ReadFrom::Earliest).unwrap();
+    let head: Vec<ChangeRecord> = it.by_ref().take(10_000).map(Result::unwrap).collect();
+    assert_eq!(threads_named("changetrack-rea"), 1);
+    let rest: Vec<ChangeRecord> = it.map(Result::unwrap).collect();
+    assert_eq!(head.len() + rest.len(), plain.len());
+    assert_eq!(head[..], plain[..10_000]);
+    assert_eq!(rest[..], plain[10_000..]);
+    // From the middle, and dropped part way: dropping the iterator stops its thread.
+    for from in [2u64, 5_000, 20_001] {
+        let start = usize::try_from(from).unwrap() - 1;
+        let mut it = store.iter(ReadFrom::Seq(from)).unwrap();
+        let got: Vec<ChangeRecord> = it.by_ref().take(9_000).map(Result::unwrap).collect();
+        assert_eq!(got[..], plain[start..start + 9_000]);
+        drop(it);
+        assert!(no_threads_named("changetrack-rea"));
+    }
+    // Fewer than 4096 records left at the switch: no thread, same records.
+    let from = u64::try_from(plain.len() - 7_000).unwrap();
+    let mut it = store.iter(ReadFrom::Seq(from)).unwrap();
+    let got: Vec<ChangeRecord> = it.by_ref().take(5_000).map(Result::unwrap).collect();
+    assert!(no_threads_named("changetrack-rea"));
+    let more: Vec<ChangeRecord> = it.map(Result::unwrap).collect();
+    assert_eq!(got.len() + more.len(), 7_001);
+    assert_eq!(more.last(), plain.last());
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_file_is_read_to_its_end_before_its_successor() {
     // The race: the reader has file 1 up to an event boundary, the server finishes file 1 and

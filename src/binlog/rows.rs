@@ -226,29 +226,32 @@ pub(crate) fn check_decimal(raw: &[u8], precision: u8, scale: u8) -> Result<()> 
     if raw.len() != size || size == 0 || size > 32 || scale > precision || precision > 65 {
         return Err(Error::corruption("DECIMAL value has the wrong size"));
     }
+    // Undo the sign encoding once: flip the sign bit, and invert a negative value's bytes.
     let mask = if raw[0] & 0x80 == 0 { 0xff } else { 0 };
+    let mut b = [0u8; 32];
+    for (d, &s) in b.iter_mut().zip(raw) {
+        *d = s ^ mask;
+    }
+    b[0] ^= 0x80;
     let intg = usize::from(precision - scale);
-    let widths = std::iter::once(intg % 9)
-        .chain(std::iter::repeat_n(9, intg / 9))
-        .chain(std::iter::repeat_n(9, usize::from(scale) / 9))
-        .chain(std::iter::once(usize::from(scale) % 9))
-        .filter(|&w| w > 0);
+    let frac = usize::from(scale);
     let mut at = 0;
-    for (k, w) in widths.enumerate() {
+    let mut group_ok = |w: usize| {
         let n = DIG2BYTES[w];
-        let mut v = 0u64;
-        for (j, &b) in raw.get(at..at + n).unwrap_or_default().iter().enumerate() {
-            let b = if k == 0 && j == 0 && at == 0 {
-                b ^ 0x80
-            } else {
-                b
-            };
-            v = (v << 8) | u64::from(b ^ mask);
-        }
-        if v >= u64::from(POW10[w]) {
-            return Err(Error::corruption("DECIMAL digit group out of range"));
-        }
+        let v = b
+            .get(at..at + n)
+            .unwrap_or_default()
+            .iter()
+            .fold(0u64, |v, &x| (v << 8) | u64::from(x));
         at += n;
+        v < u64::from(POW10[w])
+    };
+    let ok = group_ok(intg % 9)
+        && (0..intg / 9).all(|_| group_ok(9))
+        && (0..frac / 9).all(|_| group_ok(9))
+        && group_ok(frac % 9);
+    if !ok {
+        return Err(Error::corruption("DECIMAL digit group out of range"));
     }
     Ok(())
 }

@@ -34,6 +34,8 @@ pub trait Dictionary {
     fn string(&self, id: u64) -> Result<Arc<str>>;
 }
 
+#[cold]
+#[inline(never)]
 fn bad(what: &str) -> Error {
     Error::corruption(format!("stored record is malformed: {what}"))
 }
@@ -74,6 +76,7 @@ impl<'a> Reader<'a> {
 
     /// Whether every byte was read.
     #[must_use]
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
@@ -82,6 +85,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `Corruption` at the end of the input.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8> {
         let b = *self.buf.get(self.pos).ok_or_else(|| bad("ends early"))?;
         self.pos += 1;
@@ -92,6 +96,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `Corruption` when fewer are left.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self
             .pos
@@ -107,6 +112,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `Corruption` for a truncated or over-long varint.
+    #[inline]
     pub fn varint(&mut self) -> Result<u64> {
         // Most stored integers fit in one byte.
         if let Some(&b) = self.buf.get(self.pos) {
@@ -115,22 +121,33 @@ impl<'a> Reader<'a> {
                 return Ok(u64::from(b));
             }
         }
+        self.varint_slow()
+    }
+
+    fn varint_slow(&mut self) -> Result<u64> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
         let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            v |= u64::from(b & 0x7f) << shift;
+        for (i, &b) in rest.iter().take(10).enumerate() {
+            v |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(v);
             }
         }
-        Err(bad("varint too long"))
+        Err(bad(if rest.len() < 10 {
+            "ends early"
+        } else {
+            "varint too long"
+        }))
     }
 
+    #[inline]
     fn zigzag(&mut self) -> Result<i64> {
         let z = self.varint()?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
+    #[inline]
     fn len(&mut self) -> Result<usize> {
         let n = usize::try_from(self.varint()?).map_err(|_| bad("length"))?;
         if n > self.buf.len().saturating_sub(self.pos) {
@@ -139,6 +156,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    #[inline]
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.len()?;
         self.take(n)
@@ -148,10 +166,12 @@ impl<'a> Reader<'a> {
         String::from_utf8(self.bytes()?.to_vec()).map_err(|_| bad("string is not UTF-8"))
     }
 
+    #[inline]
     fn u32(&mut self) -> Result<u32> {
         u32::try_from(self.varint()?).map_err(|_| bad("value too large"))
     }
 
+    #[inline]
     fn small<T: TryFrom<u64>>(&mut self) -> Result<T> {
         T::try_from(self.varint()?).map_err(|_| bad("value out of range"))
     }
@@ -309,6 +329,7 @@ fn get_opt_bytes(r: &mut Reader<'_>) -> Result<Option<Vec<u8>>> {
     })
 }
 
+#[inline(always)]
 fn get_value(r: &mut Reader<'_>, shared: &bytes::Bytes) -> Result<Value> {
     Ok(match r.u8()? {
         V_NULL => Value::Null,
@@ -562,9 +583,51 @@ pub struct DecodeCache {
     table: Option<(u64, Arc<TableInfo>)>,
     server_version: Option<(u64, Arc<str>)>,
     gtid_source: Option<(u64, Arc<str>)>,
+    /// Where the stored bytes of consecutive records are copied to (see [`Self::share`]).
+    arena: Arena,
+}
+
+/// Bytes of the chunks an [`Arena`] copies records into.
+const ARENA_CHUNK: usize = 16 << 10;
+/// Records larger than this get a buffer of their own.
+const ARENA_MAX_RECORD: usize = 2 << 10;
+/// Records an [`Arena`] copies one by one before it starts using chunks.
+const ARENA_AFTER: u64 = 16;
+
+/// Owned copies of stored records, for their string values to share without a copy each.
+///
+/// A reader of many records copies them into 16 KiB chunks: one allocation per chunk, not per
+/// record. A chunk is freed when the last value taken from it is dropped, so a value kept
+/// alive holds at most 16 KiB. The first few records (a short read), and any record over
+/// 2 KiB, get an exact copy.
+#[derive(Debug, Default)]
+pub struct Arena {
+    chunk: bytes::BytesMut,
+    copied: u64,
+}
+
+impl Arena {
+    /// An owned copy of `value`.
+    pub fn share(&mut self, value: &[u8]) -> bytes::Bytes {
+        self.copied += 1;
+        if self.copied <= ARENA_AFTER || value.len() > ARENA_MAX_RECORD {
+            return bytes::Bytes::copy_from_slice(value);
+        }
+        if self.chunk.capacity() - self.chunk.len() < value.len() {
+            self.chunk = bytes::BytesMut::with_capacity(ARENA_CHUNK);
+        }
+        self.chunk.extend_from_slice(value);
+        self.chunk.split().freeze()
+    }
 }
 
 impl DecodeCache {
+    /// An owned copy of a stored record's bytes, for its string values to share (see
+    /// [`Arena`]).
+    pub fn share(&mut self, value: &[u8]) -> bytes::Bytes {
+        self.arena.share(value)
+    }
+
     fn table(&mut self, id: u64, dict: &dyn Dictionary) -> Result<Arc<TableInfo>> {
         if let Some((i, t)) = &self.table {
             if *i == id {
