@@ -208,7 +208,8 @@ for pass in 1 2; do
     label=$([[ $pass == 1 ]] && echo "as ingested" || echo "after reopen")
     s=$(tr ' ' '\n' <<<"$runs" | grep . | median)
     rate=$(calc "$RECORDS / $s" 0)
-    row "dump --format jsonl ($label): records/s" "$rate" ">= 2000000" "$(verdict "$rate >= 2000000")" "${runs}s"
+    # Not the read target (that is Store::iter below): this adds process start and JSON.
+    row "dump --format jsonl ($label): records/s" "$rate" "" "" "${runs}s"
 done
 if [[ "$ITER_RATE" != nan && -n "$ITER_RATE" ]]; then
     row "Store::iter (criterion read/iter): records/s" "$ITER_RATE" ">= 2000000" "$(verdict "$ITER_RATE >= 2000000")" "criterion median"

@@ -17,9 +17,9 @@ use changetrack::{
     IngestOptions, Op, StartAt, Store, StoreOptions, SyncMode,
 };
 
-#[path = "support/stop.rs"]
-mod stop;
-use stop::StopOnDrop;
+#[path = "support/threads.rs"]
+mod threads;
+use threads::{threads_named, StopOnDrop};
 
 const PW: &str = "Secret_pass1";
 const BIN: &str = env!("CARGO_BIN_EXE_changetrack");
@@ -765,6 +765,73 @@ fn heartbeats_keep_an_idle_consumer_moving() {
         assert_eq!(st.committed.unwrap().seq, beats[2].seq);
     });
     drop(c);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_consumer_far_behind_reads_ahead_and_still_gets_every_record_once() {
+    // About 25k records: a consumer from the start reads them through a read-ahead scan, while
+    // more are appended; it commits, seeks back and forth mid-scan, and resumes after a drop.
+    let dir = tmp("far-behind");
+    let store = Store::open(&dir, never_sync()).unwrap();
+    let base: Vec<ChangeRecord> = decode(&full_variant());
+    for _ in 0..30 {
+        store.append(&base, None).unwrap();
+    }
+    let id = store.groups().unwrap().create("g", "app", PW).unwrap();
+    let total = store.last_seq();
+    let mut c = store.consumer(&id, "app", PW, StartAt::Earliest).unwrap();
+    let mut seqs = Vec::new();
+    while seqs.len() < 10_000 {
+        seqs.push(
+            c.poll(Duration::from_secs(5))
+                .unwrap()
+                .expect("stalled")
+                .seq,
+        );
+    }
+    assert_eq!(threads_named("changetrack-rea"), 1);
+    c.commit(CommitAt::Seq(10_000)).unwrap();
+    // Appended during the scan: read after it.
+    store.append(&base, None).unwrap();
+    let total2 = store.last_seq();
+    // Back to 5000, then forward again: the scan restarts from the new position.
+    c.seek(StartAt::Seq(5_000)).unwrap();
+    assert_eq!(c.poll(Duration::from_secs(5)).unwrap().unwrap().seq, 5_000);
+    c.seek(StartAt::Seq(10_001)).unwrap();
+    while (seqs.len() as u64) < 20_000 {
+        seqs.push(
+            c.poll(Duration::from_secs(5))
+                .unwrap()
+                .expect("stalled")
+                .seq,
+        );
+    }
+    c.commit(CommitAt::Seq(20_000)).unwrap();
+    drop(c);
+    // A new consumer resumes after the commit, through another scan, up to the appended tail.
+    let mut c = store.consumer(&id, "app", PW, StartAt::Committed).unwrap();
+    while (seqs.len() as u64) < total2 {
+        let r = c.poll(Duration::from_secs(5)).unwrap().expect("stalled");
+        assert!(r.seq <= total2);
+        seqs.push(r.seq);
+    }
+    assert!(c.poll(Duration::from_millis(50)).unwrap().is_none());
+    assert!(total2 > total && total2 > 20_000 + 4096);
+    assert_eq!(seqs, (1..=total2).collect::<Vec<u64>>());
+    drop(c);
+    // And the records are the stored ones.
+    let mut c2 = store
+        .consumer(&id, "app", PW, StartAt::Seq(total - 6_000))
+        .unwrap();
+    for want in store.iter(ReadFrom::Seq(total - 6_000)).unwrap() {
+        assert_eq!(
+            c2.poll(Duration::from_secs(5)).unwrap().unwrap(),
+            want.unwrap()
+        );
+    }
+    drop(c2);
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }

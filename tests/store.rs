@@ -10,9 +10,9 @@ use changetrack::{
     Retention, Store, StoreOptions, SyncMode,
 };
 
-#[path = "support/stop.rs"]
-mod stop;
-use stop::StopOnDrop;
+#[path = "support/threads.rs"]
+mod threads;
+use threads::{no_threads_named, threads_named, StopOnDrop};
 
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -488,32 +488,6 @@ fn an_abandoned_writer_does_not_leave_dictionary_ids_behind() {
     let store = Store::open(&dir, StoreOptions::default()).unwrap();
     assert_eq!(strip(&dump(&store)), strip(&recs));
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Threads of this process whose name starts with `prefix` (Linux `comm`, at most 15 bytes).
-fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.flatten()
-                .filter(|t| {
-                    std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|c| c.trim_end().starts_with(prefix))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-/// Whether no such thread is left (a joined thread may stay listed for a moment).
-fn no_threads_named(prefix: &str) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while threads_named(prefix) != 0 {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
 }
 
 #[test]

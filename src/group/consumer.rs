@@ -243,6 +243,8 @@ pub struct Consumer {
     committed: Option<Committed>,
     waker: Waker,
     read_batch: usize,
+    /// A read-ahead scan while the consumer is far behind (see [`Store::scan_ahead`]).
+    scan: Option<crate::store::Scan>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -311,6 +313,7 @@ impl Consumer {
             committed: read_commit(&gdir)?,
             waker,
             read_batch: opts.read_batch,
+            scan: None,
         };
         c.catch_up()?;
         c.seek(opts.start)?;
@@ -342,6 +345,7 @@ impl Consumer {
     /// `OutOfRange` (stating the range) for a position no longer or not yet stored.
     pub fn seek(&mut self, at: StartAt) -> Result<()> {
         self.buf.clear();
+        self.scan = None;
         self.next_seq = match at {
             StartAt::Committed => match self.committed {
                 Some(c) => self.store.resolve(ReadFrom::Seq(c.seq + 1))?,
@@ -380,6 +384,32 @@ impl Consumer {
         self.catch_up()?;
         if self.next_seq > self.store.last_seq() {
             return Ok(false);
+        }
+        // Far behind (a new group, or back after downtime): one long read-ahead scan instead
+        // of a seek per batch, until it reaches what was committed when it started.
+        if self.scan.is_none() {
+            self.scan = self.store.scan_ahead(self.next_seq)?;
+        }
+        if let Some(scan) = self.scan.as_mut() {
+            while self.buf.len() < self.read_batch {
+                match scan.next() {
+                    Some(Ok(r)) => {
+                        self.next_seq = r.seq + 1;
+                        self.buf.push_back(r);
+                    }
+                    Some(Err(e)) => {
+                        self.scan = None;
+                        return Err(e);
+                    }
+                    None => {
+                        self.scan = None;
+                        break;
+                    }
+                }
+            }
+            if !self.buf.is_empty() {
+                return Ok(true);
+            }
         }
         let it = self.store.iter(ReadFrom::Seq(self.next_seq))?;
         for r in it.take(self.read_batch) {

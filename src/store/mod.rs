@@ -1805,7 +1805,7 @@ pub struct RecordIter<'a> {
     /// Records returned so far: after [`SCAN_AFTER`] the iterator switches to scan settings.
     read: u64,
     /// The helper thread of a long scan, once started.
-    ahead: Option<ReadAhead>,
+    ahead: Option<Scan>,
 }
 
 /// Records after which a [`RecordIter`] is taken for a long scan: it reopens its RocksDB
@@ -1885,6 +1885,56 @@ impl Drop for ReadAhead {
     }
 }
 
+/// An owned scan of committed records on a read-ahead thread, decoded on the caller's thread
+/// (see [`StoreOptions::read_ahead_thread`]). It reads the records that were committed when it
+/// started.
+pub(crate) struct Scan {
+    store: Store,
+    ahead: ReadAhead,
+    cache: codec::DecodeCache,
+    done: bool,
+}
+
+impl Scan {
+    /// The next record; `None` at the end. After an error, `None`.
+    pub(crate) fn next(&mut self) -> Option<Result<ChangeRecord>> {
+        if self.done {
+            return None;
+        }
+        let r = match self.ahead.next()? {
+            Ok((seq, bytes)) => self.store.decode_shared(seq, &bytes, &mut self.cache),
+            Err(e) => Err(e),
+        };
+        self.done = r.is_err();
+        Some(r)
+    }
+}
+
+impl Store {
+    /// A read-ahead scan from `from` to the last committed record, when that is a long scan
+    /// (at least 4096 records) and [`StoreOptions::read_ahead_thread`] is on; else `None`.
+    ///
+    /// # Errors
+    /// `Io` when the thread cannot start. A position retention removed is reported by the
+    /// scan's first `next`.
+    pub(crate) fn scan_ahead(&self, from: u64) -> Result<Option<Scan>> {
+        self.scan_ahead_to(from, self.last_seq())
+    }
+
+    /// [`Store::scan_ahead`] up to `end`.
+    fn scan_ahead_to(&self, from: u64, end: u64) -> Result<Option<Scan>> {
+        if !self.inner.opts.read_ahead_thread || end.saturating_sub(from) < SCAN_AFTER {
+            return Ok(None);
+        }
+        Ok(Some(Scan {
+            store: self.clone(),
+            ahead: ReadAhead::start(self, from, end)?,
+            cache: codec::DecodeCache::default(),
+            done: false,
+        }))
+    }
+}
+
 /// Opens a RocksDB iterator with scan settings on `next`, which must be stored: records are
 /// immutable once committed and only retention removes them, from the oldest end. If it
 /// overtook the reader, say so rather than skip.
@@ -1946,29 +1996,20 @@ impl RecordIter<'_> {
     /// Takes the iterator for a long scan from `next` (the seq the old one stands on): a
     /// read-ahead thread, or a reopened iterator with scan settings.
     fn switch_to_scan(&mut self, next: u64) -> Result<()> {
-        if self.store.inner.opts.read_ahead_thread && self.end - next >= SCAN_AFTER {
-            self.ahead = Some(ReadAhead::start(self.store, next, self.end)?);
-        } else {
-            self.it = scan_iterator(self.store, next, self.end)?;
+        match self.store.scan_ahead_to(next, self.end)? {
+            Some(scan) => self.ahead = Some(scan),
+            None => self.it = scan_iterator(self.store, next, self.end)?,
         }
         Ok(())
     }
 
     fn next_ahead(&mut self) -> Option<Result<ChangeRecord>> {
-        let ahead = self.ahead.as_mut()?;
-        let r = match ahead.next() {
-            None => {
-                self.done = true;
-                return None;
-            }
-            Some(Ok((seq, bytes))) => self.store.decode_shared(seq, &bytes, &mut self.cache),
-            Some(Err(e)) => Err(e),
-        };
-        if r.is_err() {
+        let r = self.ahead.as_mut()?.next();
+        if !matches!(r, Some(Ok(_))) {
             self.done = true;
             self.ahead = None;
         }
-        Some(r)
+        r
     }
 }
 
