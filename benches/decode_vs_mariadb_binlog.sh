@@ -26,34 +26,15 @@ ROWS=${ROWS:-1000000}
 BATCH=${BATCH:-1000}
 KEEP=${KEEP:-0}
 MARIADB_BINLOG=${MARIADB_BINLOG:-mariadb-binlog}
-MARIADBD=${MARIADBD:-$(command -v mariadbd || echo /usr/sbin/mariadbd)}
-MARIADB=${MARIADB:-mariadb}
-MARIADB_INSTALL_DB=${MARIADB_INSTALL_DB:-mariadb-install-db}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/changetrack-target}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/changetrack-bench.XXXXXX")
-SERVER_PID=
+SRV=$TMP
+# shellcheck source=tests/support/mariadb.sh
+source "$REPO/tests/support/mariadb.sh"
 
 log() { printf '%s\n' "$*" >&2; }
-
-stop_server() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        log "stopping the private server (pid $SERVER_PID)"
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 120; i++)); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.5
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            log "the server did not stop in 60 s: SIGKILL"
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=
-}
 
 cleanup() {
     local rc=$?
@@ -69,53 +50,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A free TCP port on 127.0.0.1 (nothing accepts connections there).
-free_port() {
-    local port i
-    for ((i = 0; i < 100; i++)); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    log "no free port found"
-    return 1
-}
-
-sql() { "$MARIADB" --no-defaults --socket="$TMP/mysqld.sock" -uroot --batch --skip-column-names "$@"; }
-
 generate_binlog() {
-    local port datadir="$TMP/data"
-    port=$(free_port)
-    log "initialising a private data directory in $datadir"
-    "$MARIADB_INSTALL_DB" --no-defaults --datadir="$datadir" --user="$(whoami)" \
-        --auth-root-authentication-method=normal --skip-test-db >"$TMP/install-db.log" 2>&1 || {
-        cat "$TMP/install-db.log" >&2
-        return 1
-    }
-    log "starting $MARIADBD on 127.0.0.1:$port, socket $TMP/mysqld.sock"
-    "$MARIADBD" --no-defaults --datadir="$datadir" --socket="$TMP/mysqld.sock" \
-        --port="$port" --bind-address=127.0.0.1 --pid-file="$TMP/mysqld.pid" \
-        --log-error="$TMP/mysqld.err" --user="$(whoami)" \
-        --log-bin="$datadir/bench-bin" --server-id=1 --binlog-format=ROW \
-        --binlog-row-image=FULL --binlog-row-metadata=FULL --max-binlog-size=1073741824 \
-        --sync-binlog=0 --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 \
-        --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \
-        --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci >"$TMP/mysqld.out" 2>&1 &
-    SERVER_PID=$!
-    local i
-    for ((i = 0; i < 120; i++)); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            log "the server exited during startup:"
-            tail -n 30 "$TMP/mysqld.err" >&2 || true
-            return 1
-        fi
-        sql -e 'SELECT 1' >/dev/null 2>&1 && break
-        sleep 0.5
-    done
-    sql -e 'SELECT 1' >/dev/null
-    log "server up: $(sql -e 'SELECT VERSION()')"
+    require_mariadb
+    start_server "$TMP/data" "$TMP/data/bench-bin" 1073741824 || return 1
 
     sql <<'SQL'
 CREATE DATABASE bench;

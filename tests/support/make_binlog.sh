@@ -33,46 +33,20 @@ ROWS=${2:-1000000}
 BATCH=${BATCH:-1000}
 BIG=${BIG:-100000}
 KEEP=${KEEP:-0}
-MARIADBD=${MARIADBD:-$(command -v mariadbd || echo /usr/sbin/mariadbd)}
-MARIADB=${MARIADB:-mariadb}
-MARIADB_INSTALL_DB=${MARIADB_INSTALL_DB:-mariadb-install-db}
-
 [[ "$ROWS" =~ ^[0-9]+$ && "$ROWS" -ge "$BATCH" ]] || {
     echo "ROWS must be a number >= $BATCH" >&2
     exit 2
 }
-for prog in "$MARIADBD" "$MARIADB" "$MARIADB_INSTALL_DB"; do
-    command -v "$prog" >/dev/null 2>&1 || {
-        echo "$prog not found (install mariadb-server and mariadb-client)" >&2
-        exit 127
-    }
-done
+# shellcheck source=tests/support/mariadb.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mariadb.sh"
+require_mariadb
 
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 # The server's files live in a short /tmp path (socket paths are limited to ~107 bytes).
 SRV=$(mktemp -d "${TMPDIR:-/tmp}/ct-mkbinlog.XXXXXX")
-SERVER_PID=
 
 log() { printf 'make_binlog: %s\n' "$*" >&2; }
-
-stop_server() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        log "stopping the private server (pid $SERVER_PID)"
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 120; i++)); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.25
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            log "the server did not stop in 30 s: SIGKILL"
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=
-}
 
 cleanup() {
     local rc=$?
@@ -88,54 +62,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A free TCP port on 127.0.0.1 (nothing accepts connections there).
-free_port() {
-    local port i
-    for ((i = 0; i < 100; i++)); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    log "no free port found"
-    return 1
-}
-
-sql() { "$MARIADB" --no-defaults --socket="$SRV/mysqld.sock" -uroot --batch --skip-column-names "$@"; }
-
 start=$EPOCHREALTIME
-port=$(free_port)
-datadir="$SRV/data"
-log "initialising a private data directory in $datadir"
-"$MARIADB_INSTALL_DB" --no-defaults --datadir="$datadir" --user="$(whoami)" \
-    --auth-root-authentication-method=normal --skip-test-db >"$SRV/install-db.log" 2>&1 || {
-    cat "$SRV/install-db.log" >&2
-    exit 1
-}
 rm -f "$OUTDIR"/bin.[0-9]* "$OUTDIR/bin.index"
-log "starting $MARIADBD on 127.0.0.1:$port, socket $SRV/mysqld.sock, binlogs in $OUTDIR"
-"$MARIADBD" --no-defaults --datadir="$datadir" --socket="$SRV/mysqld.sock" \
-    --port="$port" --bind-address=127.0.0.1 --pid-file="$SRV/mysqld.pid" \
-    --log-error="$SRV/mysqld.err" --user="$(whoami)" \
-    --log-bin="$OUTDIR/bin" --server-id=1 --binlog-format=ROW \
-    --binlog-row-image=FULL --binlog-row-metadata=FULL --max-binlog-size=67108864 \
-    --sync-binlog=0 --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 \
-    --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \
-    --skip-name-resolve --character-set-server=utf8mb4 \
-    --collation-server=utf8mb4_general_ci >"$SRV/mysqld.out" 2>&1 &
-SERVER_PID=$!
-for ((i = 0; i < 240; i++)); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        log "the server exited during startup:"
-        tail -n 30 "$SRV/mysqld.err" >&2 || true
-        exit 1
-    fi
-    sql -e 'SELECT 1' >/dev/null 2>&1 && break
-    sleep 0.25
-done
-sql -e 'SELECT 1' >/dev/null
-log "server up: $(sql -e 'SELECT VERSION()')"
+start_server "$SRV/data" "$OUTDIR/bin" 67108864 || exit 1
 
 insert_range() { # lo hi
     cat <<SQL
