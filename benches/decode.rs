@@ -1,6 +1,6 @@
 //! Decoding throughput on real binlogs from `tests/data/binlogs`.
 //!
-//! Three pipelines per file, each reading the file from disk (memory-mapped) through
+//! Three pipelines per file, each reading the file from disk (into memory) through
 //! [`changetrack::BinlogReader`]:
 //! - `decode`: records only (values decoded, records dropped);
 //! - `decode+json`: each record rendered with `record::json::push_record` (as `decode --format jsonl`);

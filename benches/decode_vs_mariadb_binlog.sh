@@ -51,8 +51,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 generate_binlog() {
+    local datadir="$TMP/data"
     require_mariadb
-    start_server "$TMP/data" "$TMP/data/bench-bin" 1073741824 || return 1
+    start_server "$datadir" "$datadir/bench-bin" 1073741824 || return 1
 
     sql <<'SQL'
 CREATE DATABASE bench;

@@ -670,9 +670,16 @@ fn objects_added_and_removed_mid_stream_take_effect_at_their_checkpoint() {
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         t.join().unwrap();
         let h = store.filter_history().unwrap();
-        assert_eq!(h.len(), 3, "{h:?}"); // initial, the pre-start removal, the mid-stream change
+        // The initial filter, the pre-start removal, the mid-stream change. The two requests of
+        // the change were written one after the other: the ingester may have seen them in one
+        // look or in two, while idle at the end of file 1 either way.
+        assert!(h.len() == 3 || h.len() == 4, "{h:?}");
         assert_eq!(h[1].requests, vec![1]);
-        assert_eq!(h[2].requests, vec![2, 3]);
+        let change: Vec<u64> = h[2..].iter().flat_map(|e| e.requests.clone()).collect();
+        assert_eq!(change, vec![2, 3], "{h:?}");
+        assert!(h[2..]
+            .iter()
+            .all(|e| e.checkpoint == h[2].checkpoint && e.seq == h[2].seq));
         assert_eq!(h[2].checkpoint.file_index, 1);
         h[2].seq
     });

@@ -1,5 +1,5 @@
 //! Binlog files on disk: a list of files or a directory (its `.index`, else numeric suffix
-//! order), memory-mapped.
+//! order), read into memory (gzip archives inflated).
 
 use std::fs::File;
 use std::io::Read;
