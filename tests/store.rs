@@ -550,6 +550,7 @@ fn long_scans_read_ahead_on_a_thread_and_return_what_a_plain_scan_returns() {
         let start = usize::try_from(from).unwrap() - 1;
         let mut it = store.iter(ReadFrom::Seq(from)).unwrap();
         let got: Vec<ChangeRecord> = it.by_ref().take(9_000).map(Result::unwrap).collect();
+        assert_eq!(threads_named("changetrack-rea"), 1);
         assert_eq!(got[..], plain[start..start + 9_000]);
         drop(it);
         assert!(no_threads_named("changetrack-rea"));
@@ -574,12 +575,7 @@ fn a_file_is_read_to_its_end_before_its_successor() {
     std::fs::create_dir_all(&src).unwrap();
     let files = full_variant();
     let f1 = std::fs::read(&files[0]).unwrap();
-    // The first event boundary past the middle (event size: bytes 9..13 of its header).
-    let mut cut = 4;
-    while cut < f1.len() / 2 {
-        cut += u32::from_le_bytes(f1[cut + 9..cut + 13].try_into().unwrap()) as usize;
-    }
-    assert!(cut < f1.len());
+    let cut = event_boundary_after(&f1, f1.len() / 2);
     let first = src.join("mariadb-bin.000001");
     std::fs::write(&first, &f1[..cut]).unwrap();
     let mut reader =
@@ -597,5 +593,58 @@ fn a_file_is_read_to_its_end_before_its_successor() {
         got.push(r);
     }
     assert_eq!(got, decode(&files[..2]));
+    std::fs::remove_dir_all(&src).unwrap();
+}
+
+/// The first event boundary at or after `at` in a binlog (event size: bytes 9..13 of an event's
+/// header), before its end.
+fn event_boundary_after(binlog: &[u8], at: usize) -> usize {
+    let mut cut = 4;
+    while cut < at {
+        cut += u32::from_le_bytes(binlog[cut + 9..cut + 13].try_into().unwrap()) as usize;
+    }
+    assert!(cut < binlog.len());
+    cut
+}
+
+fn read_all(reader: &mut BinlogReader, into: &mut Vec<ChangeRecord>) {
+    while let Some(r) = reader.next_record().unwrap() {
+        into.push(r);
+    }
+}
+
+#[test]
+fn a_purged_file_ends_where_it_was_read_and_a_replaced_one_is_an_error() {
+    let files = full_variant();
+    // Purged: file 1 was read to its end, then the server wrote file 2 and purged file 1.
+    let src = tmp("purged");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(&files[0], src.join("mariadb-bin.000001")).unwrap();
+    let mut reader =
+        BinlogReader::open(std::slice::from_ref(&src), BinlogOptions::default()).unwrap();
+    let mut got = Vec::new();
+    read_all(&mut reader, &mut got);
+    std::fs::copy(&files[1], src.join("mariadb-bin.000002")).unwrap();
+    std::fs::remove_file(src.join("mariadb-bin.000001")).unwrap();
+    assert!(reader.refresh().unwrap());
+    read_all(&mut reader, &mut got);
+    assert_eq!(got, decode(&files[..2]));
+    std::fs::remove_dir_all(&src).unwrap();
+
+    // Replaced: another, longer file now has the name of the one being read (RESET MASTER
+    // starts over); its bytes are not appended to the old ones.
+    let src = tmp("replaced");
+    std::fs::create_dir_all(&src).unwrap();
+    let f1 = std::fs::read(&files[0]).unwrap();
+    let first = src.join("mariadb-bin.000001");
+    std::fs::write(&first, &f1[..event_boundary_after(&f1, f1.len() / 2)]).unwrap();
+    let mut reader =
+        BinlogReader::open(std::slice::from_ref(&src), BinlogOptions::default()).unwrap();
+    read_all(&mut reader, &mut Vec::new());
+    std::fs::remove_file(&first).unwrap();
+    std::fs::copy(&files[1], &first).unwrap();
+    let e = reader.refresh().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corruption);
+    assert!(e.to_string().contains("replaced"), "{e}");
     std::fs::remove_dir_all(&src).unwrap();
 }

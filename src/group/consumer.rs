@@ -388,7 +388,7 @@ impl Consumer {
         // Far behind (a new group, or back after downtime): one long read-ahead scan instead
         // of a seek per batch, until it reaches what was committed when it started.
         if self.scan.is_none() {
-            self.scan = self.store.scan_ahead(self.next_seq)?;
+            self.scan = self.store.scan_ahead(self.next_seq);
         }
         if let Some(scan) = self.scan.as_mut() {
             while self.buf.len() < self.read_batch {

@@ -122,6 +122,10 @@ pub(crate) enum FileBytes {
     Inflated(Vec<u8>),
 }
 
+/// Bytes compared at the start, and just before the end, of what was read, to tell that a
+/// grown file still continues those bytes.
+const SAME_FILE_CHECK: usize = 512;
+
 impl FileBytes {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
@@ -135,8 +139,12 @@ impl FileBytes {
         let Self::Plain(v) = self else {
             return Ok(false);
         };
-        let mut f = File::open(path)
-            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let mut f = match File::open(path) {
+            Ok(f) => f,
+            // Purged or archived while being read: what was read stands, nothing is added.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), e)),
+        };
         let len = f
             .metadata()
             .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?
@@ -144,6 +152,19 @@ impl FileBytes {
         let have = v.len() as u64;
         if len <= have {
             return Ok(false);
+        }
+        if !continues(&mut f, v)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
+        {
+            // Another file under the same name (RESET MASTER starts over at .000001): its bytes
+            // do not continue the ones read.
+            return Err(Error::new(
+                ErrorKind::Corruption,
+                format!(
+                    "{} was replaced by another file while it was being read",
+                    path.display()
+                ),
+            ));
         }
         if len > max {
             return Err(too_big(path, max));
@@ -156,6 +177,26 @@ impl FileBytes {
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         Ok(v.len() as u64 > have)
     }
+}
+
+/// Whether `f` still starts with the first bytes of `had` and holds its last bytes at the same
+/// place (a file that grew, not another file under the same name: a copy that replaced it by
+/// rename with more bytes still counts as the same).
+fn continues(f: &mut File, had: &[u8]) -> std::io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let head = &had[..had.len().min(SAME_FILE_CHECK)];
+    let tail_at = had.len().saturating_sub(SAME_FILE_CHECK);
+    let tail = &had[tail_at..];
+    let mut buf = vec![0u8; SAME_FILE_CHECK];
+    for (at, want) in [(0, head), (tail_at, tail)] {
+        f.seek(SeekFrom::Start(at as u64))?;
+        let got = &mut buf[..want.len()];
+        f.read_exact(got)?;
+        if got != want {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn too_big(path: &Path, max: u64) -> Error {

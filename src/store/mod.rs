@@ -71,8 +71,9 @@ pub struct StoreOptions {
     pub write_buffer_bytes: usize,
     /// Whether a long scan reads ahead on a helper thread: once a [`RecordIter`] has returned
     /// 4096 records and more than 4096 are left, one thread per iterator reads and decompresses
-    /// the following records (at most 4 batches of 16 KiB ahead) while the caller decodes.
-    /// Default: true.
+    /// the following records (at most 4 batches of up to 256 records or 1 MiB ahead) while the
+    /// caller decodes. A consumer more than 4096 records behind reads the same way. If the
+    /// thread cannot be started, the scan runs on the caller's thread. Default: true.
     pub read_ahead_thread: bool,
 }
 
@@ -1221,12 +1222,13 @@ impl Store {
         it.seek(seq_key(start));
         Ok(RecordIter {
             store: self,
-            it,
+            it: Some(it),
             end,
             done: false,
             cache: codec::DecodeCache::default(),
             read: 0,
             ahead: None,
+            failed: None,
         })
     }
 
@@ -1798,7 +1800,9 @@ impl RecordCursor<'_> {
 /// An iterator over committed records, on a consistent snapshot; cannot outlive its [`Store`].
 pub struct RecordIter<'a> {
     store: &'a Store,
-    it: DBRawIteratorWithThreadMode<'a, DB>,
+    /// The RocksDB iterator; `None` once a read-ahead thread has taken over (so that it does
+    /// not keep files pinned).
+    it: Option<DBRawIteratorWithThreadMode<'a, DB>>,
     end: u64,
     done: bool,
     cache: codec::DecodeCache,
@@ -1806,6 +1810,8 @@ pub struct RecordIter<'a> {
     read: u64,
     /// The helper thread of a long scan, once started.
     ahead: Option<Scan>,
+    /// An error met after the record just returned, returned next.
+    failed: Option<Error>,
 }
 
 /// Records after which a [`RecordIter`] is taken for a long scan: it reopens its RocksDB
@@ -1814,11 +1820,18 @@ pub struct RecordIter<'a> {
 /// (seeks, consumers near the tail) keep the cached, no-readahead settings.
 const SCAN_AFTER: u64 = 4096;
 
-/// Records per batch the read-ahead thread hands over.
+/// Records per batch the read-ahead thread hands over, at most.
 const AHEAD_BATCH: usize = 256;
-/// Batches the read-ahead thread may hold ready (with the one being filled and the one being
-/// decoded: at most 6 × 256 records in memory).
+/// Record bytes per batch, about: a batch closes at 256 records or once it holds 1 MiB.
+const AHEAD_BATCH_BYTES: usize = 1 << 20;
+/// Batches the read-ahead thread may hold ready. With the one being filled and the one being
+/// decoded, at most 6 batches are in memory: about 6 MiB of records (one record over 1 MiB
+/// makes a batch of its own).
 const AHEAD_QUEUE: usize = 4;
+/// Records one [`Store::scan_ahead`] scan reads at most before it ends (the consumer then
+/// starts a new one): a scan holds a RocksDB iterator, which keeps the files it reads from
+/// being deleted, so a slow consumer must not hold one for hours.
+const SCAN_MAX: u64 = 1 << 20;
 
 type AheadBatch = Result<Vec<(u64, bytes::Bytes)>>;
 
@@ -1911,27 +1924,32 @@ impl Scan {
 }
 
 impl Store {
-    /// A read-ahead scan from `from` to the last committed record, when that is a long scan
-    /// (at least 4096 records) and [`StoreOptions::read_ahead_thread`] is on; else `None`.
-    ///
-    /// # Errors
-    /// `Io` when the thread cannot start. A position retention removed is reported by the
-    /// scan's first `next`.
-    pub(crate) fn scan_ahead(&self, from: u64) -> Result<Option<Scan>> {
-        self.scan_ahead_to(from, self.last_seq())
+    /// A read-ahead scan from `from` to the last committed record (at most about a million
+    /// records), when that is a long scan (at least 4096 records),
+    /// [`StoreOptions::read_ahead_thread`] is on and the thread starts; else `None`.
+    /// A position retention removed is reported by the scan's first `next`.
+    pub(crate) fn scan_ahead(&self, from: u64) -> Option<Scan> {
+        self.scan_ahead_to(from, self.last_seq().min(from.saturating_add(SCAN_MAX)))
     }
 
     /// [`Store::scan_ahead`] up to `end`.
-    fn scan_ahead_to(&self, from: u64, end: u64) -> Result<Option<Scan>> {
+    fn scan_ahead_to(&self, from: u64, end: u64) -> Option<Scan> {
         if !self.inner.opts.read_ahead_thread || end.saturating_sub(from) < SCAN_AFTER {
-            return Ok(None);
+            return None;
         }
-        Ok(Some(Scan {
-            store: self.clone(),
-            ahead: ReadAhead::start(self, from, end)?,
-            cache: codec::DecodeCache::default(),
-            done: false,
-        }))
+        match ReadAhead::start(self, from, end) {
+            Ok(ahead) => Some(Scan {
+                store: self.clone(),
+                ahead,
+                cache: codec::DecodeCache::default(),
+                done: false,
+            }),
+            // Out of threads: the caller reads on its own thread instead.
+            Err(e) => {
+                tracing::warn!("{e}; the scan reads on the caller's thread");
+                None
+            }
+        }
     }
 }
 
@@ -1972,7 +1990,8 @@ fn read_ahead(
     let mut arena = codec::Arena::default();
     loop {
         let mut batch = Vec::with_capacity(AHEAD_BATCH);
-        while batch.len() < AHEAD_BATCH {
+        let mut bytes = 0;
+        while batch.len() < AHEAD_BATCH && bytes < AHEAD_BATCH_BYTES {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
                 break;
             };
@@ -1980,6 +1999,7 @@ fn read_ahead(
             if seq > end {
                 break;
             }
+            bytes += v.len();
             batch.push((seq, arena.share(v)));
             it.next();
         }
@@ -1996,9 +2016,12 @@ impl RecordIter<'_> {
     /// Takes the iterator for a long scan from `next` (the seq the old one stands on): a
     /// read-ahead thread, or a reopened iterator with scan settings.
     fn switch_to_scan(&mut self, next: u64) -> Result<()> {
-        match self.store.scan_ahead_to(next, self.end)? {
-            Some(scan) => self.ahead = Some(scan),
-            None => self.it = scan_iterator(self.store, next, self.end)?,
+        match self.store.scan_ahead_to(next, self.end) {
+            Some(scan) => {
+                self.ahead = Some(scan);
+                self.it = None;
+            }
+            None => self.it = Some(scan_iterator(self.store, next, self.end)?),
         }
         Ok(())
     }
@@ -2020,13 +2043,17 @@ impl Iterator for RecordIter<'_> {
         if self.done {
             return None;
         }
+        if let Some(e) = self.failed.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
         if self.ahead.is_some() {
             return self.next_ahead();
         }
-        let (Some(k), Some(v)) = (self.it.key(), self.it.value()) else {
+        let it = self.it.as_mut()?;
+        let (Some(k), Some(v)) = (it.key(), it.value()) else {
             self.done = true;
-            return self
-                .it
+            return it
                 .status()
                 .err()
                 .map(|e| Err(map_db("cannot read records", &e)));
@@ -2043,17 +2070,18 @@ impl Iterator for RecordIter<'_> {
             return None;
         }
         let r = self.store.decode_record_cached(seq, v, &mut self.cache);
-        self.read += 1;
-        if self.read == SCAN_AFTER && seq < self.end {
-            if let Err(e) = self.switch_to_scan(seq + 1) {
-                self.done = true;
-                return Some(Err(e));
-            }
-        } else {
-            self.it.next();
-        }
         if r.is_err() {
             self.done = true;
+            return Some(r);
+        }
+        self.read += 1;
+        if self.read == SCAN_AFTER && seq < self.end {
+            // The record in hand is returned either way; a failed switch is the next item.
+            if let Err(e) = self.switch_to_scan(seq + 1) {
+                self.failed = Some(e);
+            }
+        } else {
+            it.next();
         }
         Some(r)
     }
