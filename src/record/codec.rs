@@ -417,7 +417,14 @@ fn get_value(r: &mut Reader<'_>, shared: &bytes::Bytes) -> Result<Value> {
             labels: get_opt_bytes(r)?,
         },
         V_JSON => Value::Json(r.string()?),
-        V_JSONDIFF => Value::JsonDiff(r.string()?),
+        V_JSONDIFF => {
+            // Rendered into JSON output as it is: it must be JSON (found by fuzzing).
+            let d = r.string()?;
+            if serde_json::from_str::<serde::de::IgnoredAny>(&d).is_err() {
+                return Err(bad("a partial JSON update is not JSON"));
+            }
+            Value::JsonDiff(d)
+        }
         V_GEOMETRY => Value::Geometry {
             srid: r.u32()?,
             wkb: r.bytes()?.to_vec(),
@@ -987,6 +994,21 @@ impl Dictionary for MemoryDictionary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_json_diff_must_be_json() {
+        for (text, ok) in [
+            ("[]", true),
+            (r#"[{"op":"replace"}]"#, true),
+            ("", false),
+            ("[", false),
+        ] {
+            let mut b = vec![V_JSONDIFF];
+            put_bytes(&mut b, text.as_bytes());
+            let r = get_value(&mut Reader::new(&b), &bytes::Bytes::new());
+            assert_eq!(r.is_ok(), ok, "{text:?}");
+        }
+    }
 
     #[test]
     fn varints_round_trip() {
