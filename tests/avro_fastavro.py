@@ -4,7 +4,7 @@
 For every binlog of tests/data/binlogs that decodes without error (exit code 0), runs
 `changetrack decode --format avro FILE` and `--format jsonl FILE`, splits the Avro stream
 (4-byte big-endian length, then one record), reads each record with fastavro's
-schemaless_reader using src/record/Record.avsc (named types parsed in order, read with the
+schemaless_reader using core/src/record/Record.avsc (named types parsed in order, read with the
 `Record` type itself, not the union of all types), and checks it against the matching JSON line.
 
 Runs under pytest (test_fastavro_matches_jsonl) or as a script (exit status 1 on failure).
@@ -27,7 +27,7 @@ from fastavro.schema import parse_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "binlogs"
-SCHEMA = ROOT / "src" / "record" / "Record.avsc"
+SCHEMA = ROOT / "core" / "src" / "record" / "Record.avsc"
 SKIP_EXT = {".txt", ".tsv", ".sql", ".md", ".sh"}
 MAX_SHOWN = 40
 # `type` strings of BinaryObject/TextObject that existing readers accept.

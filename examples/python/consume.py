@@ -75,7 +75,7 @@ def main():
     password = os.environ.get("CHANGETRACK_PASSWORD", "Python_pass1").encode()
     # Record.avsc is a list of named types, `Record` last: parse them in order.
     named = {}
-    with open(os.path.join(ROOT, "src", "record", "Record.avsc")) as f:
+    with open(os.path.join(ROOT, "core", "src", "record", "Record.avsc")) as f:
         for t in json.load(f):
             schema = fastavro.parse_schema(t, named_schemas=named)
     lib = load_library()

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::files::{read_small, FileLock};
-use super::{now_millis, read_commit, write_commit, Committed, Groups};
+use super::{now_millis, read_commit, write_commit, Committed, Groups, Login};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{ChangeRecord, Checkpoint};
 use crate::store::{ReadFrom, Store};
@@ -222,14 +222,6 @@ fn lost_error(id: &str) -> Error {
     )
 }
 
-/// How a consumer learns that records were appended.
-enum Waker {
-    /// The writer is in this process: its commits send a token.
-    Local(Receiver<()>),
-    /// The writer is elsewhere: poll its tail file, then catch up.
-    Remote,
-}
-
 /// The active consumer of a group: reads the store from its position, commits, and keeps its
 /// lease. Dropping it releases the group to a standby at once.
 pub struct Consumer {
@@ -241,7 +233,9 @@ pub struct Consumer {
     next_seq: u64,
     buf: VecDeque<ChangeRecord>,
     committed: Option<Committed>,
-    waker: Waker,
+    /// Wakes when records are committed (the writer's commits in its process; the store's
+    /// follower watcher elsewhere, see [`Store::subscribe`]).
+    waker: Receiver<()>,
     read_batch: usize,
     /// A read-ahead scan while the consumer is far behind (see [`Store::scan_ahead`]).
     scan: Option<crate::store::Scan>,
@@ -272,14 +266,21 @@ impl Consumer {
         opts: &ConsumerOptions,
     ) -> Result<Self> {
         opts.validate()?;
+        let login = Groups::open(store.path())?.login(group_id, username, password)?;
+        Self::open_login(store, &login, opts)
+    }
+
+    /// As [`Consumer::open`], for a group whose credentials were checked by
+    /// [`Groups::login`].
+    ///
+    /// # Errors
+    /// As [`Consumer::open`], without `Unauthorized`; `NotFound` when the group was deleted.
+    pub fn open_login(store: &Store, login: &Login, opts: &ConsumerOptions) -> Result<Self> {
+        opts.validate()?;
+        let group_id = login.group().id.as_str();
         let groups = Groups::open(store.path())?;
-        groups.authenticate(group_id, username, password)?;
         let gdir = groups.group_dir(group_id)?;
-        let waker = if store.is_writer() {
-            Waker::Local(store.subscribe())
-        } else {
-            Waker::Remote
-        };
+        let waker = store.subscribe();
         let lease = acquire(&gdir, group_id, opts)?;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let renewer = {
@@ -369,7 +370,7 @@ impl Consumer {
 
     /// Catches a read-only store up with its writer when the writer committed more.
     fn catch_up(&self) -> Result<()> {
-        if let Waker::Remote = self.waker {
+        if !self.store.is_writer() {
             if let Some(w) = self.store.writer_last_seq()? {
                 if w > self.store.last_seq() {
                     self.store.refresh()?;
@@ -449,9 +450,7 @@ impl Consumer {
         let deadline = Instant::now() + timeout;
         loop {
             // Drain a pending token first, so a commit after this check leaves a new one.
-            if let Waker::Local(rx) = &self.waker {
-                let _ = rx.try_recv();
-            }
+            let _ = self.waker.try_recv();
             if self.fill()? {
                 return Ok(self.buf.pop_front());
             }
@@ -460,12 +459,9 @@ impl Consumer {
                 return Ok(None);
             }
             let left = deadline - now;
-            match &self.waker {
-                Waker::Local(rx) => {
-                    let _ = rx.recv_timeout(left.min(Duration::from_millis(250)));
-                }
-                Waker::Remote => std::thread::sleep(left.min(Duration::from_millis(1))),
-            }
+            let _ = self
+                .waker
+                .recv_timeout(left.min(Duration::from_millis(250)));
             self.ensure_active()?;
         }
     }
@@ -527,7 +523,51 @@ impl Consumer {
     /// over; `NotFound` when the group was deleted; `OutOfRange`; `Io`.
     pub fn commit<'a>(&mut self, at: impl Into<CommitAt<'a>>) -> Result<()> {
         let c = self.resolve_commit(at.into())?;
-        self.write_commit(c, false)
+        self.write_commit(c, false, &[])
+    }
+
+    /// Kafka's commit: the group's next record is `next_seq`, forwards or backwards, and
+    /// `metadata` is kept verbatim with the position ([`Groups::committed_with_metadata`]).
+    /// `next_seq` may be anything from the oldest stored record to one past the newest. The
+    /// read position does not move. Durable when it returns.
+    ///
+    /// # Errors
+    /// `OutOfRange` (stating the range) for a position outside the stored data;
+    /// `LimitExceeded` for metadata over [`super::MAX_COMMIT_METADATA`] bytes; `Busy` when a
+    /// standby took over; `NotFound` when the group was deleted; `Io`.
+    pub fn commit_next(&mut self, next_seq: u64, metadata: &[u8]) -> Result<()> {
+        if metadata.len() > super::MAX_COMMIT_METADATA {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "commit metadata is at most {} bytes",
+                    super::MAX_COMMIT_METADATA
+                ),
+            ));
+        }
+        let last = self.store.last_seq();
+        let oldest = self.store.oldest_seq()?.unwrap_or(last + 1);
+        if next_seq < oldest || next_seq > last + 1 {
+            return Err(Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "offset {next_seq} is outside the stored data (offsets {oldest} to {})",
+                    last + 1
+                ),
+            ));
+        }
+        let seq = next_seq - 1;
+        let c = if seq >= oldest && seq >= 1 {
+            self.resolve_commit(CommitAt::Seq(seq))?
+        } else {
+            // Nothing before `next_seq` is stored (any more): commit "nothing yet".
+            Committed {
+                seq,
+                checkpoint: Checkpoint::default(),
+                timestamp: 0,
+            }
+        };
+        self.write_commit(c, true, metadata)
     }
 
     /// Sets the committed position to just before `at`, backwards or forwards, and moves the
@@ -555,10 +595,10 @@ impl Consumer {
                     })
                 })?
         };
-        self.write_commit(c, true)
+        self.write_commit(c, true, &[])
     }
 
-    fn write_commit(&mut self, c: Committed, reset: bool) -> Result<()> {
+    fn write_commit(&mut self, c: Committed, reset: bool, metadata: &[u8]) -> Result<()> {
         self.ensure_active()?;
         let gdir = &self.lease.gdir;
         let _l = FileLock::acquire(&gdir.join("lease.lock"), LOCK_WAIT)?;
@@ -587,7 +627,7 @@ impl Consumer {
                 }
             }
         }
-        write_commit(gdir, &c, self.lease.epoch)?;
+        write_commit(gdir, &c, self.lease.epoch, metadata)?;
         self.committed = Some(c);
         Ok(())
     }

@@ -60,7 +60,8 @@ pub use binlog::{decode_all, BinlogOptions, BinlogReader, DecodeStats};
 pub use error::{Error, ErrorKind, Location, Result};
 pub use filter::Filter;
 pub use group::{
-    CommitAt, Committed, Consumer, ConsumerOptions, GroupInfo, GroupStatus, Groups, StartAt,
+    CommitAt, Committed, Consumer, ConsumerOptions, GroupInfo, GroupStatus, Groups, Login, StartAt,
+    MAX_COMMIT_METADATA,
 };
 pub use ingest::{ingest, IngestOptions, IngestStats};
 pub use record::{
@@ -74,5 +75,5 @@ pub use store::{
 
 /// The README's Rust examples, compiled as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
+#[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

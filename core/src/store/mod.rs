@@ -438,6 +438,11 @@ struct Inner {
     /// The oldest seq retention keeps; the object index's compaction filter drops runs that
     /// end before it.
     oldest_kept: Arc<AtomicU64>,
+    /// A follower's watcher thread (started by the first [`Store::subscribe`]): it polls the
+    /// writer's tail file, catches up and wakes the subscribers.
+    watcher: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Tells the watcher to stop (set when the last handle is dropped).
+    watcher_stop: Arc<AtomicBool>,
     /// The writer's `changetrack.tail` file: the last committed seq (8 bytes LE), rewritten
     /// after every commit so that readers in other processes notice new records with one
     /// `pread` instead of catching up with the log.
@@ -446,6 +451,13 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.watcher_stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.watcher.get_mut().ok().and_then(Option::take) {
+            // The watcher holds only a weak reference: it is gone or exits within a poll.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
         if let Some(d) = &self._secondary_dir {
             let _ = std::fs::remove_dir_all(d);
         }
@@ -636,6 +648,8 @@ impl Store {
             subscribers: Mutex::new(Vec::new()),
             oldest_kept,
             tail_file,
+            watcher: Mutex::new(None),
+            watcher_stop: Arc::new(AtomicBool::new(false)),
         };
         let store = Self {
             inner: Arc::new(inner),
@@ -846,16 +860,72 @@ impl Store {
         }
     }
 
-    /// A channel that receives a token whenever records are committed by this process's
-    /// writer (coalesced: at most one token waits). Readers in other processes use
-    /// [`Store::writer_last_seq`] instead.
+    /// A channel that receives a token whenever records are committed (coalesced: at most one
+    /// token waits). In the writer's process the writer's commits send it. On a follower
+    /// (`read_only`), the first call starts one watcher thread per store handle: it reads the
+    /// writer's tail file every millisecond, catches up with the writer ([`Store::refresh`])
+    /// when it moved, and then wakes every subscriber, so that many waiting readers cost one
+    /// poll instead of one each.
     #[must_use]
     pub fn subscribe(&self) -> crossbeam_channel::Receiver<()> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         if let Ok(mut subs) = self.inner.subscribers.lock() {
             subs.push(tx);
         }
+        if self.inner.opts.read_only {
+            self.start_watcher();
+        }
         rx
+    }
+
+    fn start_watcher(&self) {
+        let Ok(mut w) = self.inner.watcher.lock() else {
+            return;
+        };
+        if w.is_some() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let stop = Arc::clone(&self.inner.watcher_stop);
+        let spawned = std::thread::Builder::new()
+            .name("changetrack-follow".into())
+            .spawn(move || {
+                let mut failing = false;
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                    let Some(inner) = weak.upgrade() else {
+                        return;
+                    };
+                    let store = Store { inner };
+                    match store.writer_last_seq() {
+                        Ok(Some(w)) if w > store.last_seq() => match store.refresh() {
+                            Ok(()) => {
+                                failing = false;
+                                store.announce(store.last_seq());
+                            }
+                            Err(e) => {
+                                if !failing {
+                                    tracing::warn!("cannot follow the writer: {e}");
+                                }
+                                failing = true;
+                                // Wake the readers anyway: their own reads report the error.
+                                store.announce(store.last_seq());
+                            }
+                        },
+                        Ok(_) => {}
+                        Err(e) => {
+                            if !failing {
+                                tracing::warn!("cannot read the writer's tail: {e}");
+                            }
+                            failing = true;
+                        }
+                    }
+                }
+            });
+        match spawned {
+            Ok(h) => *w = Some(h),
+            Err(e) => tracing::warn!("cannot start the follower's watcher thread: {e}"),
+        }
     }
 
     /// Whether this handle is the store's writer (as opposed to a read-only follower).
@@ -1102,6 +1172,36 @@ impl Store {
         };
         it.status().map_err(|e| map_db("cannot read records", &e))?;
         Ok(r)
+    }
+
+    /// The sequence number of the oldest stored record, without decoding it (`None` for an
+    /// empty store).
+    ///
+    /// # Errors
+    /// `Corruption` or `Io` reading it.
+    pub fn oldest_seq(&self) -> Result<Option<u64>> {
+        Ok(self.first_seq()?.map(|(s, _)| s))
+    }
+
+    /// A stable identifier of the store: RocksDB's database identity, created with the store
+    /// and kept for its lifetime (it survives a restart and a move of the directory).
+    ///
+    /// # Errors
+    /// `Io` or `Corruption` when the identity file is missing or unreadable.
+    pub fn identity(&self) -> Result<String> {
+        let p = self.inner.path.join("IDENTITY");
+        let mut f = std::fs::File::open(&p)
+            .map_err(|e| Error::io(format!("cannot read {}", p.display()), e))?;
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut f, 256), &mut b)
+            .map_err(|e| Error::io(format!("cannot read {}", p.display()), e))?;
+        let id = String::from_utf8(b)
+            .map_err(|_| Error::corruption(format!("{} is not text", p.display())))?;
+        let id = id.trim();
+        if id.is_empty() || id.len() > 128 {
+            return Err(Error::corruption(format!("{} is damaged", p.display())));
+        }
+        Ok(id.to_owned())
     }
 
     /// The oldest and newest stored records.

@@ -58,6 +58,21 @@ struct GroupFile {
     password_hash: String,
 }
 
+/// Proof that a group's credentials were checked ([`Groups::login`]). It holds no password and
+/// can only be made by a successful login.
+#[derive(Clone, Debug)]
+pub struct Login {
+    info: GroupInfo,
+}
+
+impl Login {
+    /// The group logged in to.
+    #[must_use]
+    pub fn group(&self) -> &GroupInfo {
+        &self.info
+    }
+}
+
 /// A committed position: everything up to and including `seq` has been consumed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Committed {
@@ -406,6 +421,31 @@ impl Groups {
         read_commit(&gdir)
     }
 
+    /// The committed position of a group with the metadata of that commit (empty unless a
+    /// Kafka client gave some), read together.
+    ///
+    /// # Errors
+    /// As [`Groups::committed`].
+    pub fn committed_with_metadata(&self, id: &str) -> Result<Option<(Committed, Vec<u8>)>> {
+        let gdir = self.group_dir(id)?;
+        if !gdir.join("group.json").exists() {
+            return Err(Error::new(ErrorKind::NotFound, format!("no group {id}")));
+        }
+        read_commit_with_metadata(&gdir)
+    }
+
+    /// Checks credentials like [`Groups::authenticate`] and returns a [`Login`], which opens
+    /// consumers of the group without the password ([`Consumer::open_login`]). Servers that
+    /// authenticate a connection once and open consumers later keep the `Login`, never the
+    /// password.
+    ///
+    /// # Errors
+    /// As [`Groups::authenticate`].
+    pub fn login(&self, id: &str, username: &str, password: &str) -> Result<Login> {
+        let info = self.authenticate(id, username, password)?;
+        Ok(Login { info })
+    }
+
     /// A group with its metrics against `store`.
     ///
     /// # Errors
@@ -418,8 +458,10 @@ impl Groups {
             None => (0, None),
             Some(r) => {
                 let (after, from_ts) = match committed {
-                    Some(c) => (c.seq.max(r.oldest.seq - 1), c.timestamp),
-                    None => (r.oldest.seq - 1, r.oldest.timestamp),
+                    Some(c) if c.seq >= r.oldest.seq => (c.seq, c.timestamp),
+                    // Nothing committed, or a position before the oldest stored record (a
+                    // reset, or a Kafka commit at the log start): everything stored remains.
+                    _ => (r.oldest.seq - 1, r.oldest.timestamp),
                 };
                 (
                     r.newest.seq.saturating_sub(after),
@@ -507,45 +549,87 @@ pub(crate) fn now_millis() -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The commit file: "CTC1", seq u64 LE, file_index u32 LE, offset u64 LE, timestamp u32 LE,
-// epoch u64 LE (the lease epoch of the consumer that wrote it), crc32 of the preceding bytes.
+// The commit file, little-endian, CRC-checked:
+// - "CTC1": seq u64, file_index u32, offset u64, timestamp u32, epoch u64 (the lease epoch of the
+//   consumer that wrote it), crc32 of the preceding bytes (written by earlier builds);
+// - "CTC2": the same fields, then metadata length u16 and the metadata bytes (a Kafka client's
+//   commit metadata, verbatim), then the crc32.
 
-const COMMIT_MAGIC: &[u8; 4] = b"CTC1";
-const COMMIT_LEN: usize = 4 + 8 + 4 + 8 + 4 + 8 + 4;
+const COMMIT_MAGIC_V1: &[u8; 4] = b"CTC1";
+const COMMIT_MAGIC: &[u8; 4] = b"CTC2";
+const COMMIT_FIXED: usize = 4 + 8 + 4 + 8 + 4 + 8;
+
+/// The longest commit metadata kept (Kafka's `offset.metadata.max.bytes` default).
+pub const MAX_COMMIT_METADATA: usize = 4096;
 
 pub(crate) fn read_commit(gdir: &Path) -> Result<Option<Committed>> {
+    Ok(read_commit_with_metadata(gdir)?.map(|(c, _)| c))
+}
+
+pub(crate) fn read_commit_with_metadata(gdir: &Path) -> Result<Option<(Committed, Vec<u8>)>> {
     let path = gdir.join("commit");
-    let Some(b) = read_small(&path, 4096)? else {
+    let Some(b) = read_small(&path, (COMMIT_FIXED + 2 + MAX_COMMIT_METADATA + 4) as u64)? else {
         return Ok(None);
     };
     let bad = || Error::corruption(format!("{} is damaged", path.display()));
-    if b.len() != COMMIT_LEN || &b[..4] != COMMIT_MAGIC {
+    if b.len() < COMMIT_FIXED + 4 {
         return Err(bad());
     }
-    let crc = u32::from_le_bytes(b[COMMIT_LEN - 4..].try_into().map_err(|_| bad())?);
-    if crc32fast::hash(&b[..COMMIT_LEN - 4]) != crc {
+    let (body, crc) = b.split_at(b.len() - 4);
+    let crc = u32::from_le_bytes(crc.try_into().map_err(|_| bad())?);
+    if crc32fast::hash(body) != crc {
         return Err(bad());
     }
-    let u64_at = |at: usize| b[at..at + 8].try_into().map(u64::from_le_bytes);
-    let u32_at = |at: usize| b[at..at + 4].try_into().map(u32::from_le_bytes);
-    Ok(Some(Committed {
-        seq: u64_at(4).map_err(|_| bad())?,
-        checkpoint: Checkpoint::new(
-            u32_at(12).map_err(|_| bad())?,
-            u64_at(16).map_err(|_| bad())?,
-        ),
-        timestamp: u32_at(24).map_err(|_| bad())?,
-    }))
+    let metadata = match &body[..4] {
+        m if m == COMMIT_MAGIC_V1 && body.len() == COMMIT_FIXED => Vec::new(),
+        m if m == COMMIT_MAGIC && body.len() >= COMMIT_FIXED + 2 => {
+            let n = usize::from(u16::from_le_bytes(
+                body[COMMIT_FIXED..COMMIT_FIXED + 2]
+                    .try_into()
+                    .map_err(|_| bad())?,
+            ));
+            let meta = &body[COMMIT_FIXED + 2..];
+            if meta.len() != n {
+                return Err(bad());
+            }
+            meta.to_vec()
+        }
+        _ => return Err(bad()),
+    };
+    let u64_at = |at: usize| body[at..at + 8].try_into().map(u64::from_le_bytes);
+    let u32_at = |at: usize| body[at..at + 4].try_into().map(u32::from_le_bytes);
+    Ok(Some((
+        Committed {
+            seq: u64_at(4).map_err(|_| bad())?,
+            checkpoint: Checkpoint::new(
+                u32_at(12).map_err(|_| bad())?,
+                u64_at(16).map_err(|_| bad())?,
+            ),
+            timestamp: u32_at(24).map_err(|_| bad())?,
+        },
+        metadata,
+    )))
 }
 
-pub(crate) fn write_commit(gdir: &Path, c: &Committed, epoch: u64) -> Result<()> {
-    let mut b = Vec::with_capacity(COMMIT_LEN);
+pub(crate) fn write_commit(gdir: &Path, c: &Committed, epoch: u64, metadata: &[u8]) -> Result<()> {
+    let n = u16::try_from(metadata.len())
+        .ok()
+        .filter(|&n| usize::from(n) <= MAX_COMMIT_METADATA)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::LimitExceeded,
+                format!("commit metadata is at most {MAX_COMMIT_METADATA} bytes"),
+            )
+        })?;
+    let mut b = Vec::with_capacity(COMMIT_FIXED + 2 + metadata.len() + 4);
     b.extend_from_slice(COMMIT_MAGIC);
     b.extend_from_slice(&c.seq.to_le_bytes());
     b.extend_from_slice(&c.checkpoint.file_index.to_le_bytes());
     b.extend_from_slice(&c.checkpoint.offset.to_le_bytes());
     b.extend_from_slice(&c.timestamp.to_le_bytes());
     b.extend_from_slice(&epoch.to_le_bytes());
+    b.extend_from_slice(&n.to_le_bytes());
+    b.extend_from_slice(metadata);
     let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     write_atomic(&gdir.join("commit"), &b)

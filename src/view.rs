@@ -348,21 +348,15 @@ pub fn show(store: &Path, what: &str) -> Result<(), Error> {
 const DEMO_BINLOGS: [(&str, &[u8]); 3] = [
     (
         "mariadb-bin.000001",
-        include_bytes!(
-            "../../../tests/data/binlogs/mariadb-10.11/row-metadata-full/mariadb-bin.000001"
-        ),
+        include_bytes!("../tests/data/binlogs/mariadb-10.11/row-metadata-full/mariadb-bin.000001"),
     ),
     (
         "mariadb-bin.000002",
-        include_bytes!(
-            "../../../tests/data/binlogs/mariadb-10.11/row-metadata-full/mariadb-bin.000002"
-        ),
+        include_bytes!("../tests/data/binlogs/mariadb-10.11/row-metadata-full/mariadb-bin.000002"),
     ),
     (
         "mariadb-bin.000003",
-        include_bytes!(
-            "../../../tests/data/binlogs/mariadb-10.11/row-metadata-full/mariadb-bin.000003"
-        ),
+        include_bytes!("../tests/data/binlogs/mariadb-10.11/row-metadata-full/mariadb-bin.000003"),
     ),
 ];
 

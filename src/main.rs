@@ -6,9 +6,8 @@
 //! 6 wrong credentials; 7 another consumer of the group is active (`consume --no-wait`) or took
 //! over.
 
-#[path = "changetrack/groups.rs"]
 mod groups;
-#[path = "changetrack/view.rs"]
+mod serve;
 mod view;
 
 use std::io::Write;
@@ -283,6 +282,8 @@ enum Command {
         what: String,
     },
     /// Ingest the binlogs shipped with changetrack into a store, create a group, consume,
+    /// Serve a store to Kafka clients (and the DTS consumer SDK), next to `ingest`.
+    Serve(serve::ServeArgs),
     /// query and show: a tour in one command.
     Demo {
         /// The store directory. Default: changetrack-demo in the temporary directory.
@@ -920,6 +921,7 @@ fn main() -> ExitCode {
         Command::Query(a) => view::query(&a),
         Command::Show { store, what } => view::show(&store, &what),
         Command::Demo { store } => view::demo(store),
+        Command::Serve(a) => serve::serve(&a),
         Command::Objects { store, command } => groups::objects(&store, command),
         Command::Consume {
             store,
