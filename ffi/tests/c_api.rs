@@ -6,23 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+use support::lib_dir;
+
 fn have(prog: &str) -> bool {
     Command::new(prog)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-/// The directory holding libchangetrack.so: `cargo test` builds it next to the test binaries
-/// (`deps/`), `cargo build` one level up.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap().to_path_buf();
-    let dir = [deps.clone(), deps.parent().unwrap().to_path_buf()]
-        .into_iter()
-        .find(|d| d.join("libchangetrack.so").exists())
-        .unwrap_or_else(|| panic!("no libchangetrack.so near {}", deps.display()));
-    dir
 }
 
 fn corpus() -> Vec<PathBuf> {

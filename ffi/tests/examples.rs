@@ -5,18 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+use support::lib_dir;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The directory holding libchangetrack.so (see tests/c_api.rs).
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap().to_path_buf();
-    [deps.clone(), deps.parent().unwrap().to_path_buf()]
-        .into_iter()
-        .find(|d| d.join("libchangetrack.so").exists())
-        .unwrap_or_else(|| panic!("no libchangetrack.so near {}", deps.display()))
 }
 
 fn store(name: &str) -> (PathBuf, ct::Store) {

@@ -662,7 +662,7 @@ impl<'s> Conn<'s> {
         group_id: &str,
         generation: i32,
         member_id: &str,
-        topics: Vec<(String, Vec<(i32, i64, Option<Vec<u8>>)>)>,
+        topics: Vec<(String, Vec<crate::wire::CommitPartition>)>,
     ) -> Result<(), Close> {
         let group_error = if !self.my_group(group_id) {
             Some(code::GROUP_AUTHORIZATION_FAILED)

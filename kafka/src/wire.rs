@@ -316,6 +316,9 @@ pub struct FetchPartition {
     pub partition_max_bytes: i32,
 }
 
+/// One partition of an OffsetCommit request: partition, offset, metadata.
+pub type CommitPartition = (i32, i64, Option<Vec<u8>>);
+
 /// A decoded request body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -368,7 +371,7 @@ pub enum Request {
         /// The member ("" outside any generation).
         member_id: String,
         /// Topics: name and (partition, offset, metadata).
-        topics: Vec<(String, Vec<(i32, i64, Option<Vec<u8>>)>)>,
+        topics: Vec<(String, Vec<CommitPartition>)>,
     },
     /// OffsetFetch (`topics` `None`: all).
     OffsetFetch {

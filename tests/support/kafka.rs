@@ -61,7 +61,6 @@ pub struct Writer {
     corpus: Vec<ChangeRecord>,
     base_time: u32,
     n: u32,
-    rounds: u32,
 }
 
 impl Writer {
@@ -79,16 +78,23 @@ impl Writer {
             corpus: corpus_records(),
             base_time,
             n: 0,
-            rounds: 0,
         }
     }
 
     /// Appends one more copy of the corpus, in transactions of 10 records.
     pub fn append_round(&mut self) {
-        let round = self.rounds;
-        self.rounds += 1;
-        for chunk in self.corpus.chunks(10) {
-            let recs: Vec<ChangeRecord> = chunk
+        self.append(self.corpus.len());
+    }
+
+    /// Appends the next `count` records (the corpus over and over), in transactions of 10.
+    pub fn append(&mut self, count: usize) {
+        let len = self.corpus.len();
+        let mut left = count;
+        while left > 0 {
+            let at = self.n as usize % len;
+            let take = left.min(10).min(len - at);
+            let round = self.n / len as u32;
+            let recs: Vec<ChangeRecord> = self.corpus[at..at + take]
                 .iter()
                 .map(|r| {
                     let mut r = r.clone();
@@ -108,6 +114,7 @@ impl Writer {
                 stored_through: last,
             };
             self.store.append(&recs, Some(&pos)).unwrap();
+            left -= take;
         }
     }
 
