@@ -27,7 +27,7 @@ use crate::group::{code, ConnId, Group, Identity, JoinRequest, LeaseContext};
 use crate::mapping::{offset_of, seq_at, timestamp_secs};
 use crate::sasl::parse_plain;
 use crate::server::Shared;
-use crate::wire::{decode_request, peek_header, ApiKey, FetchPartition, Request, RequestHeader};
+use crate::wire::{decode_frame, ApiKey, FetchPartition, Incoming, Phase, Request, RequestHeader};
 
 /// Bytes of one frame must arrive within this once its length was read.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -234,25 +234,34 @@ impl<'s> Conn<'s> {
     }
 
     fn handle_frame(&mut self) -> Result<(), Close> {
-        if let Auth::LegacyToken = self.auth {
-            // The raw token of a v0 handshake: no request header.
-            let token = std::mem::take(&mut self.frame);
-            let ok = self.authenticate(&token);
-            self.frame = token;
-            if !ok {
-                return Err(Close::AuthFailed);
+        let phase = match self.auth {
+            Auth::LegacyToken => Phase::LegacyToken,
+            Auth::Done(_) => Phase::Authenticated,
+            Auth::Fresh | Auth::Framed => Phase::Unauthenticated,
+        };
+        let frame = std::mem::take(&mut self.frame);
+        let result = match decode_frame(&frame, phase) {
+            Err(e) => Err(Close::Error(e.to_string())),
+            Ok(Incoming::Token(token)) => {
+                // The raw token of a v0 handshake; success is a zero-length frame.
+                if self.authenticate(token) {
+                    self.stream.write_all(&[0, 0, 0, 0]).map_err(Close::from)
+                } else {
+                    Err(Close::AuthFailed)
+                }
             }
-            // Success is a zero-length frame.
-            self.stream.write_all(&[0, 0, 0, 0])?;
-            return Ok(());
-        }
+            Ok(Incoming::ApiVersionsTooNew { correlation_id }) => {
+                self.api_versions(correlation_id, i16::MAX)
+            }
+            Ok(Incoming::Request(header, req)) => self.handle(header, req),
+        };
+        self.frame = frame;
+        result
+    }
+
+    fn handle(&mut self, header: RequestHeader, req: Request) -> Result<(), Close> {
         let (key, version, correlation_id) =
-            peek_header(&self.frame).map_err(|e| Close::Error(e.to_string()))?;
-        if key == ApiKey::ApiVersions as i16 && version > ApiKey::ApiVersions.versions().1 {
-            return self.api_versions(correlation_id, version);
-        }
-        let (header, req) = decode_request(&self.frame)
-            .map_err(|e| Close::Error(format!("{e} (api key {key} version {version})")))?;
+            (header.api_key, header.api_version, header.correlation_id);
         if self.client_id.is_empty() {
             if let Some(c) = &header.client_id {
                 self.client_id = c.chars().take(256).collect();

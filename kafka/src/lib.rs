@@ -41,4 +41,5 @@ pub mod wire;
 pub use batch::{BatchWriter, Header};
 pub use metrics::{Counter, Gauge, Metrics};
 pub use options::ServerOptions;
+pub use sasl::{parse_plain as sasl_plain, PlainToken};
 pub use server::{Server, ServerHandle, StopHandle};

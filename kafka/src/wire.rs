@@ -296,7 +296,7 @@ pub struct RequestHeader {
 
 /// The first 8 bytes of a frame: enough to answer even a request whose header cannot be
 /// parsed (an ApiVersions version above the advertised one).
-pub(crate) fn peek_header(frame: &[u8]) -> Result<(i16, i16, i32)> {
+fn peek_header(frame: &[u8]) -> Result<(i16, i16, i32)> {
     let mut r = Reader::new(frame);
     Ok((
         r.i16("api key")?,
@@ -619,9 +619,64 @@ pub fn decode_request(frame: &[u8]) -> Result<(RequestHeader, Request)> {
     Ok((header, req))
 }
 
+/// Where a connection is in its authentication, for [`decode_frame`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before SASL: only ApiVersions, SaslHandshake and SaslAuthenticate are decoded.
+    Unauthenticated,
+    /// After a v0 SaslHandshake: the next frame is the raw PLAIN token, without a header.
+    LegacyToken,
+    /// After SASL: every advertised request.
+    Authenticated,
+}
+
+/// What a frame holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// The raw SASL token of the legacy flow.
+    Token(&'a [u8]),
+    /// ApiVersions at a version above the advertised one: answered with the v0 error body.
+    ApiVersionsTooNew {
+        /// To echo.
+        correlation_id: i32,
+    },
+    /// A decoded request.
+    Request(RequestHeader, Request),
+}
+
+/// Decodes one frame in `phase`. Before authentication a request other than ApiVersions,
+/// SaslHandshake or SaslAuthenticate is refused from its first 8 bytes, before its body is
+/// read.
+///
+/// # Errors
+/// [`WireError`] for a malformed or refused frame (the connection is closed).
+pub fn decode_frame(frame: &[u8], phase: Phase) -> Result<Incoming<'_>> {
+    if phase == Phase::LegacyToken {
+        return Ok(Incoming::Token(frame));
+    }
+    let (key, version, correlation_id) = peek_header(frame)?;
+    if key == ApiKey::ApiVersions as i16 && version > ApiKey::ApiVersions.versions().1 {
+        return Ok(Incoming::ApiVersionsTooNew { correlation_id });
+    }
+    let pre_auth = [
+        ApiKey::ApiVersions as i16,
+        ApiKey::SaslHandshake as i16,
+        ApiKey::SaslAuthenticate as i16,
+    ];
+    if phase == Phase::Unauthenticated && !pre_auth.contains(&key) {
+        return Err(WireError {
+            what: "a request before authentication",
+            offset: 0,
+        });
+    }
+    let (h, r) = decode_request(frame)?;
+    Ok(Incoming::Request(h, r))
+}
+
 /// The partitions of one topic in a consumer-protocol assignment (the bytes a group leader
 /// sends in SyncGroup for each member), or `None` when they are not in that format.
-pub(crate) fn assigned_partitions(assignment: &[u8], topic: &str) -> Option<Vec<i32>> {
+#[must_use]
+pub fn assigned_partitions(assignment: &[u8], topic: &str) -> Option<Vec<i32>> {
     let mut r = Reader::new(assignment);
     r.i16("version").ok()?;
     let topics = r
@@ -689,6 +744,60 @@ mod tests {
         let mut neg = header(17, 1);
         neg.extend_from_slice(&(-5i16).to_be_bytes());
         assert!(decode_request(&neg).is_err());
+    }
+
+    #[test]
+    fn random_frames_never_panic_in_any_phase() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200_000 {
+            let n = (rnd() % 80) as usize;
+            let mut f: Vec<u8> = (0..n).map(|_| rnd() as u8).collect();
+            if f.len() >= 4 && rnd() % 2 == 0 {
+                // A known key and an advertised version, so bodies get decoded.
+                let k = ApiKey::ALL[(rnd() % 14) as usize];
+                let (lo, hi) = k.versions();
+                let v = lo + (rnd() % u64::from((hi - lo + 1) as u16)) as i16;
+                f[..2].copy_from_slice(&(k as i16).to_be_bytes());
+                f[2..4].copy_from_slice(&v.to_be_bytes());
+            }
+            for phase in [
+                Phase::Unauthenticated,
+                Phase::LegacyToken,
+                Phase::Authenticated,
+            ] {
+                let _ = decode_frame(&f, phase);
+            }
+            let _ = assigned_partitions(&f, "t");
+            let _ = crate::sasl::parse_plain(&f);
+        }
+    }
+
+    #[test]
+    fn before_authentication_only_sasl_is_decoded() {
+        let mut b = header(3, 1);
+        b.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert_eq!(
+            decode_frame(&b, Phase::Unauthenticated).unwrap_err().what,
+            "a request before authentication"
+        );
+        assert_eq!(
+            decode_frame(&b, Phase::Authenticated).unwrap_err().what,
+            "topics"
+        );
+        assert!(matches!(
+            decode_frame(&header(18, 7), Phase::Unauthenticated),
+            Ok(Incoming::ApiVersionsTooNew { correlation_id: 7 })
+        ));
+        assert_eq!(
+            decode_frame(b"\0u-g\0p", Phase::LegacyToken).unwrap(),
+            Incoming::Token(b"\0u-g\0p")
+        );
     }
 
     #[test]
