@@ -401,6 +401,7 @@ struct Output {
     out: std::io::StdoutLock<'static>,
     text: String,
     bin: Vec<u8>,
+    avro: avro::AvroWriter,
 }
 
 const FLUSH_AT: usize = 1 << 20;
@@ -411,6 +412,7 @@ impl Output {
             out: std::io::stdout().lock(),
             text: String::with_capacity(FLUSH_AT + (64 << 10)),
             bin: Vec::with_capacity(FLUSH_AT + (64 << 10)),
+            avro: avro::AvroWriter::new(),
         }
     }
 
@@ -436,7 +438,7 @@ impl Output {
             Format::Avro => {
                 let at = self.bin.len();
                 self.bin.extend_from_slice(&[0; 4]);
-                avro::write_record(&mut self.bin, rec);
+                self.avro.write(&mut self.bin, rec);
                 let len = u32::try_from(self.bin.len() - at - 4).unwrap_or(u32::MAX);
                 self.bin[at..at + 4].copy_from_slice(&len.to_be_bytes());
             }

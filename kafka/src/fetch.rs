@@ -2,25 +2,37 @@
 //!
 //! Records are served in blocks of [`BLOCK`] consecutive offsets (`1..=1024`, `1025..=2048`,
 //! ...), one RecordBatch each. A full block never changes, so its encoded batch is kept in a
-//! cache shared by every connection ([`BatchCache`], bounded in bytes): a hundred groups
-//! reading the same history encode it once. The block holding the newest records is encoded
-//! for each Fetch from the requested offset and not cached. A Fetch in the middle of a full
-//! block gets the whole block: Kafka allows a batch to start before the fetch offset, and
-//! every client skips the records before it.
+//! cache shared by every connection ([`Blocks`], bounded in bytes): a hundred groups reading
+//! the same history encode it once. The block holding the newest records is encoded for each
+//! Fetch from the requested offset and not cached. A Fetch in the middle of a full block gets
+//! the whole block: Kafka allows a batch to start before the fetch offset, and every client
+//! skips the records before it.
 //!
-//! Each connection reads through one store iterator that it keeps while the consumer reads on
-//! (so a long scan gets the store's read-ahead) and drops at its end.
+//! Encoding (decoding the stored record, writing its Avro, the batch, its CRC) is the costly
+//! part of a Fetch. After each answer the connection asks for the blocks that follow it, and a
+//! pool of worker threads encodes them ahead while the response travels and the client parses
+//! it: the next Fetch usually finds its blocks ready, and both cores work for one consumer. A
+//! block is encoded once even when several connections want it at the same moment (the later
+//! ones wait for it). Responses are written from the cached blocks without copying them.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use changetrack::{ChangeRecord, Error, ErrorKind, ReadFrom, RecordIter, Result, Store};
 
 use crate::batch::BatchWriter;
-use crate::mapping::{offset_of, timestamp_ms, write_value};
+use crate::mapping::{offset_of, timestamp_ms, ValueWriter};
 
 /// Records per cached block.
 pub const BLOCK: u64 = 1024;
+
+/// Blocks a connection asks the workers to prepare after each answer.
+const AHEAD: u64 = 6;
+
+/// Block indexes waiting for a worker, at most.
+const QUEUE: usize = 256;
 
 fn block_of(seq: u64) -> (u64, u64, u64) {
     let index = (seq - 1) / BLOCK;
@@ -28,15 +40,25 @@ fn block_of(seq: u64) -> (u64, u64, u64) {
 }
 
 /// An encoded batch.
-struct Block {
-    bytes: Vec<u8>,
-    records: u64,
+pub(crate) struct Block {
+    pub bytes: Vec<u8>,
 }
 
-/// Encoded full blocks, shared by all connections; first in, first out within a byte budget.
-pub(crate) struct BatchCache {
-    cap: usize,
-    inner: Mutex<CacheInner>,
+/// A part of a Fetch answer's records, in order.
+pub(crate) enum Piece {
+    /// A shared, cached full block.
+    Block(Arc<Block>),
+    /// Records encoded for this answer.
+    Own(Vec<u8>),
+}
+
+impl Piece {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Block(b) => &b.bytes,
+            Self::Own(v) => v,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -44,29 +66,44 @@ struct CacheInner {
     map: HashMap<u64, Arc<Block>>,
     order: VecDeque<u64>,
     bytes: usize,
+    /// Blocks being encoded now.
+    building: HashSet<u64>,
+    /// Blocks waiting for a worker.
+    queue: VecDeque<u64>,
 }
 
-impl BatchCache {
+/// The shared blocks: cache, prefetch queue and workers.
+pub(crate) struct Blocks {
+    cap: usize,
+    inner: Mutex<CacheInner>,
+    /// Signalled when a block is done or the queue has work.
+    cond: Condvar,
+    stop: AtomicBool,
+}
+
+impl Blocks {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
             cap,
             inner: Mutex::new(CacheInner::default()),
+            cond: Condvar::new(),
+            stop: AtomicBool::new(false),
         }
     }
 
-    fn get(&self, index: u64) -> Option<Arc<Block>> {
-        self.inner.lock().ok()?.map.get(&index).cloned()
+    fn lock(&self) -> MutexGuard<'_, CacheInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn put(&self, index: u64, block: Arc<Block>) {
+    fn enabled(&self) -> bool {
+        self.cap > 0
+    }
+
+    fn insert(&self, c: &mut CacheInner, index: u64, block: &Arc<Block>) {
         let n = block.bytes.len();
-        if self.cap == 0 || n > self.cap / 4 {
-            return;
-        }
-        let Ok(mut c) = self.inner.lock() else {
-            return;
-        };
-        if c.map.insert(index, block).is_some() {
+        if n > self.cap / 4 || c.map.insert(index, Arc::clone(block)).is_some() {
             return;
         }
         c.order.push_back(index);
@@ -81,24 +118,150 @@ impl BatchCache {
         }
     }
 
+    /// The encoded block `index` (`first..=last`): from the cache, from a worker that is
+    /// encoding it, or encoded now with `reader`.
+    fn get(
+        &self,
+        index: u64,
+        first: u64,
+        last: u64,
+        reader: &mut Reader<'_>,
+    ) -> Result<Arc<Block>> {
+        {
+            let mut c = self.lock();
+            loop {
+                if let Some(b) = c.map.get(&index) {
+                    return Ok(Arc::clone(b));
+                }
+                if !c.building.contains(&index) {
+                    break;
+                }
+                c = self
+                    .cond
+                    .wait_timeout(c, Duration::from_millis(50))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+            }
+            c.building.insert(index);
+            c.queue.retain(|&i| i != index);
+        }
+        let built = reader.encode_block(first, last);
+        let mut c = self.lock();
+        c.building.remove(&index);
+        let b = built.map(Arc::new);
+        if let Ok(b) = &b {
+            self.insert(&mut c, index, b);
+        }
+        drop(c);
+        self.cond.notify_all();
+        b
+    }
+
+    /// Asks the workers for the full blocks after `seq` (up to `last`).
+    fn prefetch(&self, seq: u64, last: u64) {
+        if !self.enabled() || seq > last {
+            return;
+        }
+        let (first, _, _) = block_of(seq);
+        let mut c = self.lock();
+        let mut added = false;
+        for index in first..first + AHEAD {
+            if (index + 1) * BLOCK > last {
+                break;
+            }
+            if c.map.contains_key(&index) || c.building.contains(&index) || c.queue.contains(&index)
+            {
+                continue;
+            }
+            if c.queue.len() >= QUEUE {
+                break;
+            }
+            c.queue.push_back(index);
+            added = true;
+        }
+        drop(c);
+        if added {
+            self.cond.notify_all();
+        }
+    }
+
+    /// A worker: encodes queued blocks until [`Blocks::stop`].
+    pub(crate) fn work(&self, store: &Store) {
+        let mut reader = Reader::new(store);
+        loop {
+            let index = {
+                let mut c = self.lock();
+                loop {
+                    if self.stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Some(i) = c.queue.pop_front() {
+                        if !c.map.contains_key(&i) && c.building.insert(i) {
+                            break i;
+                        }
+                        continue;
+                    }
+                    reader.release();
+                    c = self
+                        .cond
+                        .wait_timeout(c, Duration::from_millis(200))
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
+                }
+            };
+            let (first, last) = (index * BLOCK + 1, (index + 1) * BLOCK);
+            // The block may have been trimmed by now, or not be stored yet: then the
+            // connection that needs it finds out itself.
+            let built = if store
+                .oldest_seq()
+                .ok()
+                .flatten()
+                .is_some_and(|o| o <= first)
+                && store.last_seq() >= last
+            {
+                reader.encode_block(first, last).ok()
+            } else {
+                None
+            };
+            let mut c = self.lock();
+            c.building.remove(&index);
+            if let Some(b) = built {
+                self.insert(&mut c, index, &Arc::new(b));
+            }
+            drop(c);
+            self.cond.notify_all();
+        }
+    }
+
+    /// Ends the workers.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.cond.notify_all();
+    }
+
     /// Bytes held.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
-        self.inner.lock().map_or(0, |c| c.bytes)
+        self.lock().bytes
     }
 }
 
-/// What one Fetch read.
-#[derive(Debug, Default)]
+/// What one read returned.
+#[derive(Default)]
 pub(crate) struct Fetched {
+    pub pieces: Vec<Piece>,
+    pub bytes: usize,
     pub records: u64,
 }
 
-/// A connection's reader: its store iterator and scratch buffers.
+/// A connection's (or worker's) reader: its store iterator and scratch buffers.
 pub(crate) struct Reader<'s> {
     store: &'s Store,
     cursor: Option<(u64, RecordIter<'s>)>,
     value: Vec<u8>,
+    values: ValueWriter,
+    /// The size of the last block encoded (blocks of one store are alike).
+    block_hint: usize,
 }
 
 impl<'s> Reader<'s> {
@@ -107,6 +270,8 @@ impl<'s> Reader<'s> {
             store,
             cursor: None,
             value: Vec::with_capacity(4096),
+            values: ValueWriter::default(),
+            block_hint: 256 << 10,
         }
     }
 
@@ -165,7 +330,7 @@ impl<'s> Reader<'s> {
         let mut seq = from;
         loop {
             self.value.clear();
-            write_value(&mut self.value, &rec);
+            self.values.write(&mut self.value, &rec);
             w.push(
                 offset_of(seq),
                 timestamp_ms(&rec),
@@ -183,55 +348,52 @@ impl<'s> Reader<'s> {
         Ok(seq)
     }
 
-    /// Appends batches holding the records from `from` on (at most to `last`, the newest
-    /// committed seq) to `out`, about `limit` bytes of them (always at least one batch).
-    /// `fresh`: nothing is in the response yet, so a cached block may start before `from`
-    /// (otherwise it would repeat records the response already holds).
-    #[allow(clippy::too_many_arguments)]
+    fn encode_block(&mut self, first: u64, last: u64) -> Result<Block> {
+        let mut bytes = Vec::with_capacity(self.block_hint);
+        self.encode(first, last, usize::MAX, &mut bytes)?;
+        self.block_hint = bytes.len() + bytes.len() / 8;
+        if bytes.capacity() > bytes.len() + bytes.len() / 4 {
+            bytes.shrink_to_fit();
+        }
+        Ok(Block { bytes })
+    }
+
+    /// Reads the records from `from` on (at most to `last`, the newest committed seq), about
+    /// `limit` bytes of them (always at least one batch), then asks the workers for what
+    /// follows. `fresh`: nothing is in the response yet, so a cached block may start before
+    /// `from` (otherwise it would repeat records the response already holds).
     pub(crate) fn read(
         &mut self,
-        cache: &BatchCache,
-        oldest: u64,
-        from: u64,
-        last: u64,
+        blocks: &Blocks,
+        (oldest, from, last): (u64, u64, u64),
         limit: usize,
         fresh: bool,
-        out: &mut Vec<u8>,
     ) -> Result<Fetched> {
-        let mut fetched = Fetched::default();
+        let mut f = Fetched::default();
         let mut seq = from;
-        let start_len = out.len();
-        while seq <= last && (out.len() == start_len || out.len() - start_len < limit) {
+        while seq <= last && (f.bytes == 0 || f.bytes < limit) {
             let (index, bstart, bend) = block_of(seq);
-            if bend <= last && bstart >= oldest && cache.cap > 0 && (fresh || seq == bstart) {
-                let block = match cache.get(index) {
-                    Some(b) => b,
-                    None => {
-                        let mut bytes = Vec::with_capacity(256 << 10);
-                        self.encode(bstart, bend, usize::MAX, &mut bytes)?;
-                        let b = Arc::new(Block {
-                            bytes,
-                            records: BLOCK,
-                        });
-                        cache.put(index, Arc::clone(&b));
-                        b
-                    }
-                };
-                if out.len() > start_len && out.len() - start_len + block.bytes.len() > limit {
+            if bend <= last && bstart >= oldest && blocks.enabled() && (fresh || seq == bstart) {
+                let block = blocks.get(index, bstart, bend, self)?;
+                if f.bytes > 0 && f.bytes + block.bytes.len() > limit {
                     break;
                 }
-                out.extend_from_slice(&block.bytes);
-                fetched.records += block.records - (seq - bstart);
+                f.bytes += block.bytes.len();
+                f.records += bend + 1 - seq;
+                f.pieces.push(Piece::Block(block));
                 seq = bend + 1;
             } else {
                 let to = if bend <= last { bend } else { last };
-                let room = limit.saturating_sub(out.len() - start_len).max(1);
-                let end = self.encode(seq, to, room, out)?;
-                fetched.records += end - seq + 1;
+                let mut own = Vec::with_capacity(limit.saturating_sub(f.bytes).min(1 << 20));
+                let end = self.encode(seq, to, limit.saturating_sub(f.bytes).max(1), &mut own)?;
+                f.bytes += own.len();
+                f.records += end - seq + 1;
+                f.pieces.push(Piece::Own(own));
                 seq = end + 1;
             }
         }
-        Ok(fetched)
+        blocks.prefetch(seq, last);
+        Ok(f)
     }
 }
 
@@ -248,18 +410,19 @@ mod tests {
 
     #[test]
     fn the_cache_stays_within_its_budget() {
-        let c = BatchCache::new(10_000);
+        let c = Blocks::new(10_000);
         for i in 0..20 {
-            c.put(
+            let mut inner = c.lock();
+            c.insert(
+                &mut inner,
                 i,
-                Arc::new(Block {
+                &Arc::new(Block {
                     bytes: vec![0; 1000],
-                    records: 1,
                 }),
             );
         }
         assert!(c.bytes() <= 10_000);
-        assert!(c.get(19).is_some());
-        assert!(c.get(0).is_none());
+        assert!(c.lock().map.contains_key(&19));
+        assert!(!c.lock().map.contains_key(&0));
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use changetrack::{Error, ErrorKind, Result, Store};
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::fetch::BatchCache;
+use crate::fetch::Blocks;
 use crate::group::Group;
 use crate::metrics::Metrics;
 use crate::sasl::HashLimiter;
@@ -25,7 +25,7 @@ pub(crate) struct Shared {
     pub port: i32,
     pub cluster_id: String,
     pub limiter: HashLimiter,
-    pub cache: BatchCache,
+    pub blocks: Blocks,
     pub metrics: Arc<Metrics>,
     groups: Mutex<HashMap<String, Arc<Group>>>,
     stop: AtomicBool,
@@ -103,6 +103,7 @@ impl StopHandle {
         if let Ok(mut tx) = self.shared.stop_tx.lock() {
             tx.take();
         }
+        self.shared.blocks.stop();
         if let Ok(conns) = self.shared.conns.lock() {
             for s in conns.values() {
                 let _ = s.shutdown(std::net::Shutdown::Both);
@@ -195,7 +196,7 @@ impl Server {
             port: i32::from(addr.port()),
             cluster_id,
             limiter: HashLimiter::new(opts.auth_concurrency),
-            cache: BatchCache::new(opts.batch_cache_bytes),
+            blocks: Blocks::new(opts.batch_cache_bytes),
             metrics: Arc::new(Metrics::default()),
             groups: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
@@ -280,6 +281,24 @@ impl Server {
                 })
                 .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start a thread: {e}")))?
         };
+        // Workers that encode record blocks ahead of the consumers (one per CPU).
+        let mut workers = Vec::new();
+        if shared.opts.batch_cache_bytes > 0 {
+            let n = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+            for _ in 0..n {
+                let shared = Arc::clone(&shared);
+                let w = std::thread::Builder::new()
+                    .name("changetrack-kafka-encode".into())
+                    .spawn(move || {
+                        let store = shared.store.clone();
+                        shared.blocks.work(&store);
+                    });
+                match w {
+                    Ok(w) => workers.push(w),
+                    Err(e) => tracing::warn!("cannot start an encoding worker: {e}"),
+                }
+            }
+        }
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         for stream in self.listener.incoming() {
             if shared.stopping() {
@@ -332,6 +351,10 @@ impl Server {
         }
         for t in threads {
             let _ = t.join();
+        }
+        shared.blocks.stop();
+        for w in workers {
+            let _ = w.join();
         }
         let _ = sweeper.join();
         // Dropping the groups releases every lease held for Kafka clients.

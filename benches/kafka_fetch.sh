@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# The Kafka endpoint against a real Apache Kafka broker, in the same run, on the same records:
+#
+#   fetch    one consumer reads the benchmark store (1.37M records written by a private MariaDB,
+#            tests/support/make_binlog.sh) from the beginning to the end: kcat (librdkafka 2.0.2)
+#            and confluent-kafka (Python). `changetrack serve` against a single-node KRaft broker
+#            (tests/support/kafka.sh: Apache Kafka from Maven Central) holding the same Avro
+#            values with the same timestamps, same client settings, alternating, medians.
+#   latency  append-to-client: `ingest --follow` appends one-row transactions at RATE per second;
+#            a confluent-kafka consumer in the group reads through `serve`. p50/p99 of store
+#            commit -> record in the client's hands (the commit is seen by a process spinning on
+#            the store's tail file), and of binlog write -> client.
+#   groups   GROUPS consumers of GROUPS groups read the store at once (kcat, PER records each):
+#            total records/s and the peak memory of `serve`.
+#
+# Usage: benches/kafka_fetch.sh [fetch] [latency] [groups]      (all three by default)
+#
+# Environment:
+#   RUNS=3            timed runs per client and server (medians)
+#   WORK=DIR          keeps the binlog, the store and the broker's data between runs
+#                     (default ~/.cache/changetrack-bench)
+#   ROWS=1000000      rows of the generated binlog
+#   RATE=200          transactions per second for `latency`; SECONDS_LAT=20
+#   GROUPS=100 PER=100000
+#   CHANGETRACK_BIN   the changetrack binary (default: cargo build --release)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=${RUNS:-3}
+WORK=${WORK:-$HOME/.cache/changetrack-bench}
+ROWS=${ROWS:-1000000}
+RATE=${RATE:-200}
+SECONDS_LAT=${SECONDS_LAT:-20}
+GROUPS=${GROUPS:-100}
+PER=${PER:-100000}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/changetrack-target}
+PW=Bench_pass1
+TOPIC=changetrack
+PYDIR=${CHANGETRACK_CLIENTS_CACHE:-$HOME/.cache/changetrack-clients}/python
+export PYTHONPATH="$PYDIR/confluent:$PYDIR/common"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+what=("$@")
+[ ${#what[@]} -gt 0 ] || what=(fetch latency groups)
+python3 -c 'import confluent_kafka' 2>/dev/null || die "confluent-kafka is not set up: tests/clients/python/setup.sh"
+command -v kcat >/dev/null || die "kcat is not installed"
+
+if [ -z "${CHANGETRACK_BIN:-}" ]; then
+    (cd "$REPO" && cargo build -q --release -p changetrack-cli)
+    CHANGETRACK_BIN=$CARGO_TARGET_DIR/release/changetrack
+fi
+BIN=$CHANGETRACK_BIN
+mkdir -p "$WORK"
+
+PIDS=()
+BROKER_DIR=""
+cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    [ -n "$BROKER_DIR" ] && "$REPO/tests/support/kafka.sh" stop --dir "$BROKER_DIR" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# --- the benchmark store ---------------------------------------------------------------------
+STORE=$WORK/store
+if [ ! -f "$STORE/.complete" ]; then
+    if [ ! -s "$WORK/binlog.files" ]; then
+        log "generating a binlog of $ROWS rows with a private MariaDB"
+        "$REPO/tests/support/make_binlog.sh" "$WORK/binlog" "$ROWS" > "$WORK/binlog.files"
+    fi
+    rm -rf "$STORE"
+    log "ingesting"
+    mapfile -t files < "$WORK/binlog.files"
+    "$BIN" ingest --store "$STORE" --sync never "${files[@]}" >&2
+    touch "$STORE/.complete"
+fi
+RECORDS=$("$BIN" range --store "$STORE" --format jsonl | python3 -c 'import json,sys; print(json.load(sys.stdin)["newest"]["seq"])')
+log "store: $RECORDS records"
+
+group_id() { # name -> id (created once)
+    local name=$1 f="$WORK/group-$1"
+    if [ ! -s "$f" ]; then
+        CHANGETRACK_PASSWORD=$PW "$BIN" group create --store "$STORE" --name "$name" --user bench | tail -1 > "$f"
+    fi
+    cat "$f"
+}
+G=$(group_id bench)
+
+start_serve() { # port
+    "$BIN" serve --store "$STORE" --kafka-listen "127.0.0.1:$1" --topic $TOPIC -q &
+    PIDS+=($!)
+    SERVE_PID=$!
+    for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
+    die "serve did not start"
+}
+
+kcat_read() { # bootstrap user last-offset -> seconds
+    local b=$1 u=$2 want=$3 t0 t1
+    t0=$(date +%s.%N)
+    kcat -C -q -b "$b" -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN \
+        -X "sasl.username=$u" -X "sasl.password=$PW" -t $TOPIC -p 0 -o beginning -e -f '%o\n' |
+        tail -1 > "$WORK/kcat.last"
+    t1=$(date +%s.%N)
+    [ "$(cat "$WORK/kcat.last")" = "$want" ] || die "kcat read up to $(cat "$WORK/kcat.last"), not $want"
+    echo "$t1 - $t0" | bc -l
+}
+
+fetch() {
+    local sport bport cport
+    sport=$(free_port); bport=$(free_port); cport=$(free_port)
+    start_serve "$sport"
+    BROKER_DIR=$WORK/broker
+    local user="bench-$G"
+    if [ ! -f "$BROKER_DIR/.produced-$RECORDS-$G" ]; then
+        rm -rf "$BROKER_DIR"
+    fi
+    "$REPO/tests/support/kafka.sh" setup >/dev/null
+    "$REPO/tests/support/kafka.sh" start --dir "$BROKER_DIR" --port "$bport" --controller-port "$cport" \
+        --sasl-user "$user:$PW" --heap 2g >&2
+    if [ ! -f "$BROKER_DIR/.produced-$RECORDS-$G" ]; then
+        log "producing the store's Avro values into the broker"
+        "$REPO/tests/support/kafka.sh" create-topic --bootstrap "127.0.0.1:$bport" --topic $TOPIC \
+            --partitions 1 --replication 1 --sasl-user "$user:$PW" >&2
+        "$BIN" dump --store "$STORE" --format avro > "$WORK/dump.avro"
+        n=$(python3 "$REPO/benches/kafka/produce.py" "127.0.0.1:$bport" $TOPIC "$user" "$PW" "$WORK/dump.avro")
+        [ "$n" = "$RECORDS" ] || die "produced $n records, not $RECORDS"
+        rm -f "$WORK/dump.avro"
+        touch "$BROKER_DIR/.produced-$RECORDS-$G"
+    fi
+    # The broker numbers from 0, the store from 1: the last offset differs by one.
+    : > "$WORK/fetch.txt"
+    for run in $(seq "$RUNS"); do
+        for side in serve broker; do
+            if [ $side = serve ]; then b="127.0.0.1:$sport"; else b="127.0.0.1:$bport"; fi
+            if [ $side = serve ]; then last=$RECORDS; else last=$((RECORDS - 1)); fi
+            t=$(kcat_read "$b" "$user" "$last")
+            echo "kcat $side $t" >> "$WORK/fetch.txt"
+            read -r n bytes secs < <(python3 "$REPO/benches/kafka/consume.py" "$b" $TOPIC "$user" "$PW" "$G")
+            [ "$n" = "$RECORDS" ] || die "confluent-kafka read $n records from $side, not $RECORDS"
+            echo "confluent $side $secs" >> "$WORK/fetch.txt"
+            log "run $run $side: kcat ${t}s, confluent-kafka ${secs}s"
+        done
+    done
+    printf '\n| client | changetrack serve | Kafka 3.9.1 broker | ratio (serve / broker time) |\n| --- | --- | --- | --- |\n'
+    for client in kcat confluent; do
+        s=$(awk -v c=$client '$1==c && $2=="serve" {print $3}' "$WORK/fetch.txt" | median)
+        k=$(awk -v c=$client '$1==c && $2=="broker" {print $3}' "$WORK/fetch.txt" | median)
+        printf '| %s | %.2f s (%.0f records/s) | %.2f s (%.0f records/s) | %.2f |\n' "$client" \
+            "$s" "$(echo "$RECORDS / $s" | bc -l)" "$k" "$(echo "$RECORDS / $k" | bc -l)" "$(echo "$s / $k" | bc -l)"
+    done
+    kill "$SERVE_PID" 2>/dev/null || true
+    "$REPO/tests/support/kafka.sh" stop --dir "$BROKER_DIR" >/dev/null
+    BROKER_DIR=""
+}
+
+latency() {
+    local dir=$WORK/latency sport
+    rm -rf "$dir"
+    mkdir -p "$dir/binlogs"
+    if [ ! -s "$WORK/oltp.files" ]; then
+        log "generating a binlog of one-row transactions with a private MariaDB"
+        BATCH=1 BIG=1000 "$REPO/tests/support/make_binlog.sh" "$WORK/oltp" 20000 > "$WORK/oltp.files"
+    fi
+    sport=$(free_port)
+    # The ingester follows a directory that the appender fills one transaction at a time.
+    python3 "$REPO/benches/kafka/latency.py" prepare "$(head -1 "$WORK/oltp.files")" "$dir/binlogs"
+    "$BIN" ingest --store "$dir/store" --follow "$dir/binlogs" -q &
+    PIDS+=($!)
+    for _ in $(seq 200); do [ -f "$dir/store/CURRENT" ] && break; sleep 0.05; done
+    sleep 1
+    local lg
+    lg=$(CHANGETRACK_PASSWORD=$PW "$BIN" group create --store "$dir/store" --name lat --user bench | tail -1)
+    "$BIN" serve --store "$dir/store" --kafka-listen "127.0.0.1:$sport" --topic $TOPIC -q &
+    PIDS+=($!)
+    sleep 1
+    python3 "$REPO/benches/kafka/latency.py" run "$(head -1 "$WORK/oltp.files")" "$dir/binlogs" \
+        "$dir/store" "127.0.0.1:$sport" $TOPIC "bench-$lg" "$PW" "$lg" "$RATE" "$SECONDS_LAT"
+}
+
+groups() {
+    local sport
+    sport=$(free_port)
+    start_serve "$sport"
+    local ids=()
+    for i in $(seq "$GROUPS"); do ids+=("$(group_id "g$i")"); done
+    log "$GROUPS consumers of $GROUPS groups, $PER records each"
+    local t0 t1 pids=()
+    t0=$(date +%s.%N)
+    for id in "${ids[@]}"; do
+        kcat -C -q -b "127.0.0.1:$sport" -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN \
+            -X "sasl.username=bench-$id" -X "sasl.password=$PW" -X "group.id=$id" \
+            -t $TOPIC -p 0 -o beginning -c "$PER" -f '%o\n' > "$WORK/group-out-$id" &
+        pids+=($!)
+    done
+    local peak=0
+    while kill -0 "${pids[@]}" 2>/dev/null; do
+        m=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
+        [ "$m" -gt "$peak" ] && peak=$m
+        sleep 0.2
+    done
+    wait "${pids[@]}" || true
+    t1=$(date +%s.%N)
+    m=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status"); [ "$m" -gt "$peak" ] && peak=$m
+    local total=0
+    for id in "${ids[@]}"; do
+        n=$(wc -l < "$WORK/group-out-$id")
+        [ "$n" = "$PER" ] || die "group $id read $n records"
+        total=$((total + n)); rm -f "$WORK/group-out-$id"
+    done
+    local secs
+    secs=$(echo "$t1 - $t0" | bc -l)
+    printf '\n| consumers | records | seconds | records/s in total | serve peak RSS |\n| --- | --- | --- | --- | --- |\n'
+    printf '| %d (one per group) | %d | %.1f | %.0f | %d MiB |\n' "$GROUPS" "$total" "$secs" \
+        "$(echo "$total / $secs" | bc -l)" $((peak / 1024))
+    kill "$SERVE_PID" 2>/dev/null || true
+}
+
+for w in "${what[@]}"; do
+    case $w in
+        fetch) fetch ;;
+        latency) latency ;;
+        groups) groups ;;
+        *) die "unknown part $w" ;;
+    esac
+done
