@@ -10,7 +10,7 @@
 #            a confluent-kafka consumer in the group reads through `serve`. p50/p99 of store
 #            commit -> record in the client's hands (the commit is seen by a process spinning on
 #            the store's tail file), and of binlog write -> client.
-#   groups   GROUPS consumers of GROUPS groups read the store at once (kcat, PER records each):
+#   groups   NGROUPS consumers of NGROUPS groups read the store at once (kcat, PER records each):
 #            total records/s and the peak memory of `serve`.
 #
 # Usage: benches/kafka_fetch.sh [fetch] [latency] [groups]      (all three by default)
@@ -21,7 +21,7 @@
 #                     (default ~/.cache/changetrack-bench)
 #   ROWS=1000000      rows of the generated binlog
 #   RATE=200          transactions per second for `latency`; SECONDS_LAT=20
-#   GROUPS=100 PER=100000
+#   NGROUPS=100 PER=100000
 #   CHANGETRACK_BIN   the changetrack binary (default: cargo build --release)
 set -euo pipefail
 
@@ -31,7 +31,7 @@ WORK=${WORK:-$HOME/.cache/changetrack-bench}
 ROWS=${ROWS:-1000000}
 RATE=${RATE:-200}
 SECONDS_LAT=${SECONDS_LAT:-20}
-GROUPS=${GROUPS:-100}
+NGROUPS=${NGROUPS:-100}
 PER=${PER:-100000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/changetrack-target}
 PW=Bench_pass1
@@ -185,8 +185,8 @@ groups() {
     sport=$(free_port)
     start_serve "$sport"
     local ids=()
-    for i in $(seq "$GROUPS"); do ids+=("$(group_id "g$i")"); done
-    log "$GROUPS consumers of $GROUPS groups, $PER records each"
+    for i in $(seq "$NGROUPS"); do ids+=("$(group_id "g$i")"); done
+    log "$NGROUPS consumers of $NGROUPS groups, $PER records each"
     local t0 t1 pids=()
     t0=$(date +%s.%N)
     for id in "${ids[@]}"; do
@@ -213,7 +213,7 @@ groups() {
     local secs
     secs=$(echo "$t1 - $t0" | bc -l)
     printf '\n| consumers | records | seconds | records/s in total | serve peak RSS |\n| --- | --- | --- | --- | --- |\n'
-    printf '| %d (one per group) | %d | %.1f | %.0f | %d MiB |\n' "$GROUPS" "$total" "$secs" \
+    printf '| %d (one per group) | %d | %.1f | %.0f | %d MiB |\n' "$NGROUPS" "$total" "$secs" \
         "$(echo "$total / $secs" | bc -l)" $((peak / 1024))
     kill "$SERVE_PID" 2>/dev/null || true
 }

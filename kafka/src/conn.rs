@@ -426,20 +426,19 @@ impl<'s> Conn<'s> {
         }
     }
 
-    /// Checks a PLAIN token against the store's groups (bounded by the hash limiter).
+    /// Checks a PLAIN token against the store's groups (in the bounded pool of hashing
+    /// threads).
     fn authenticate(&mut self, token: &[u8]) -> bool {
         let Some(t) = parse_plain(token) else {
             self.shared.metrics.auth_failures.inc();
             return false;
         };
         let deadline = self.connected + self.shared.opts.auth_timeout;
-        let Some(_permit) = self.shared.limiter.acquire(deadline) else {
+        let Some(login) = self.shared.auth.login(&t, deadline) else {
             tracing::warn!(peer = %self.peer, "too many password checks at once: gave up waiting");
             self.shared.metrics.auth_failures.inc();
             return false;
         };
-        let login = changetrack::Groups::open(self.store.path())
-            .and_then(|g| g.login(t.group_id, t.user, t.password));
         match login {
             Ok(login) => {
                 let identity = Identity {

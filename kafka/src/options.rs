@@ -34,8 +34,8 @@ pub struct ServerOptions {
     /// A connection must finish SASL within this long of connecting. Default: 10 s. Minimum:
     /// 100 ms.
     pub auth_timeout: Duration,
-    /// Password checks (Argon2id) running at once; others wait (up to `auth_timeout`).
-    /// Default: the number of CPUs. Minimum: 1.
+    /// Threads that check passwords (Argon2id): checks running at once; others wait (up to
+    /// `auth_timeout`). Default: the number of CPUs. Minimum: 1.
     pub auth_concurrency: usize,
     /// How long a consumer that stops fetching keeps its group: after this, another connection
     /// of the group takes over (assign mode), and the store lease the endpoint holds for it

@@ -2,10 +2,9 @@
 //!
 //! The username is `<group username>-<group id>` (the DTS convention); usernames have no `-`,
 //! so the split is at the first one. Verifying a password costs an Argon2id hash (tens of
-//! milliseconds and about 19 MiB); [`HashLimiter`] lets only a few run at once, so a flood of
-//! wrong passwords queues (and times out) instead of using up the machine.
+//! milliseconds and about 19 MiB); [`AuthPool`] runs only a few at once, so a flood of wrong
+//! passwords queues (and times out) instead of using up the machine.
 
-use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 /// The parts of a PLAIN token (RFC 4616): `[authzid] NUL authcid NUL passwd`.
@@ -43,47 +42,73 @@ pub fn parse_plain(token: &[u8]) -> Option<PlainToken<'_>> {
     })
 }
 
-/// A counting semaphore for password checks.
-pub struct HashLimiter {
-    free: Mutex<usize>,
-    cond: Condvar,
+/// A password check for the pool.
+struct Check {
+    group_id: String,
+    user: String,
+    password: String,
+    reply: crossbeam_channel::Sender<changetrack::Result<changetrack::Login>>,
 }
 
-/// A permit; the slot is free again when it is dropped.
-pub struct HashPermit<'a>(&'a HashLimiter);
-
-impl Drop for HashPermit<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut f) = self.0.free.lock() {
-            *f += 1;
-        }
-        self.0.cond.notify_one();
-    }
+/// The threads that check passwords: at most that many Argon2id hashes run at once (their CPU
+/// and memory are bounded), and the hash's 19 MiB scratch stays in those threads' allocator
+/// arenas instead of one per connection thread.
+pub struct AuthPool {
+    tx: Option<crossbeam_channel::Sender<Check>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl HashLimiter {
-    /// A limiter with `n` slots.
+impl AuthPool {
+    /// `n` checking threads for the store in `dir`; at most `4 n` checks wait.
     #[must_use]
-    pub fn new(n: usize) -> Self {
+    pub fn new(dir: &std::path::Path, n: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded::<Check>(4 * n.max(1));
+        let threads = (0..n.max(1))
+            .filter_map(|_| {
+                let rx = rx.clone();
+                let dir = dir.to_path_buf();
+                std::thread::Builder::new()
+                    .name("changetrack-kafka-auth".into())
+                    .spawn(move || {
+                        for c in rx {
+                            let r = changetrack::Groups::open(&dir)
+                                .and_then(|g| g.login(&c.group_id, &c.user, &c.password));
+                            let _ = c.reply.send(r);
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
         Self {
-            free: Mutex::new(n.max(1)),
-            cond: Condvar::new(),
+            tx: Some(tx),
+            threads,
         }
     }
 
-    /// Waits for a slot until `deadline`; `None` when it passed.
-    pub fn acquire(&self, deadline: Instant) -> Option<HashPermit<'_>> {
-        let mut free = self.free.lock().ok()?;
-        loop {
-            if *free > 0 {
-                *free -= 1;
-                return Some(HashPermit(self));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            free = self.cond.wait_timeout(free, deadline - now).ok()?.0;
+    /// Checks credentials, waiting at most until `deadline`; `None` when the pool is too
+    /// busy (the connection is refused like a wrong password).
+    pub fn login(
+        &self,
+        t: &PlainToken<'_>,
+        deadline: Instant,
+    ) -> Option<changetrack::Result<changetrack::Login>> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let check = Check {
+            group_id: t.group_id.to_owned(),
+            user: t.user.to_owned(),
+            password: t.password.to_owned(),
+            reply,
+        };
+        self.tx.as_ref()?.send_deadline(check, deadline).ok()?;
+        answer.recv_deadline(deadline).ok()
+    }
+}
+
+impl Drop for AuthPool {
+    fn drop(&mut self) {
+        self.tx = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
 }
@@ -91,7 +116,6 @@ impl HashLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn plain_tokens() {
@@ -119,18 +143,5 @@ mod tests {
         ] {
             assert!(parse_plain(bad).is_none(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn the_limiter_bounds_concurrent_holders() {
-        let l = HashLimiter::new(2);
-        let far = Instant::now() + Duration::from_secs(5);
-        let a = l.acquire(far).unwrap();
-        let _b = l.acquire(far).unwrap();
-        assert!(l
-            .acquire(Instant::now() + Duration::from_millis(20))
-            .is_none());
-        drop(a);
-        assert!(l.acquire(far).is_some());
     }
 }

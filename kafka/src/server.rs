@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::fetch::Blocks;
 use crate::group::Group;
 use crate::metrics::Metrics;
-use crate::sasl::HashLimiter;
+use crate::sasl::AuthPool;
 use crate::ServerOptions;
 
 /// State shared by every connection of a server.
@@ -24,7 +24,7 @@ pub(crate) struct Shared {
     pub host: String,
     pub port: i32,
     pub cluster_id: String,
-    pub limiter: HashLimiter,
+    pub auth: AuthPool,
     pub blocks: Blocks,
     pub metrics: Arc<Metrics>,
     groups: Mutex<HashMap<String, Arc<Group>>>,
@@ -195,7 +195,7 @@ impl Server {
             host,
             port: i32::from(addr.port()),
             cluster_id,
-            limiter: HashLimiter::new(opts.auth_concurrency),
+            auth: AuthPool::new(store.path(), opts.auth_concurrency),
             blocks: Blocks::new(opts.batch_cache_bytes),
             metrics: Arc::new(Metrics::default()),
             groups: Mutex::new(HashMap::new()),

@@ -354,9 +354,16 @@ impl Groups {
             }
             Err(e) => return Err(e),
         };
-        let pw_ok = verify_hash(password, &g.password_hash)?;
         let user_ok = constant_time_eq(g.info.username.as_bytes(), username.as_bytes());
+        let tag = verified::tag(id, username, password, &g.password_hash);
+        if user_ok && tag.as_ref().is_some_and(verified::contains) {
+            return Ok(g.info);
+        }
+        let pw_ok = verify_hash(password, &g.password_hash)?;
         if pw_ok && user_ok {
+            if let Some(t) = tag {
+                verified::insert(t);
+            }
             Ok(g.info)
         } else {
             tracing::warn!(group = %id, "authentication failed");
@@ -528,6 +535,76 @@ impl Store {
     }
 }
 
+/// Credentials this process verified with Argon2id recently, so that a client that opens
+/// several connections (a Kafka client opens two or three, and reconnects) pays one hash, not
+/// one per connection.
+///
+/// An entry is a keyed BLAKE2b-256 MAC of (group id, username, password, stored hash), with a
+/// key drawn at random for the process: no password is kept, a changed password changes the
+/// stored hash (so old entries no longer match), and a wrong password never gets in (it must
+/// pass Argon2id first). At most 4096 entries, each for at most 10 minutes.
+mod verified {
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use blake2::digest::{FixedOutput, KeyInit, Update};
+
+    type Tag = [u8; 32];
+    const MAX: usize = 4096;
+    const TTL: Duration = Duration::from_secs(600);
+
+    struct Cache {
+        key: [u8; 32],
+        seen: HashMap<Tag, Instant>,
+        order: VecDeque<Tag>,
+    }
+
+    fn cache() -> Option<&'static Mutex<Cache>> {
+        static C: OnceLock<Option<Mutex<Cache>>> = OnceLock::new();
+        C.get_or_init(|| {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).ok()?;
+            Some(Mutex::new(Cache {
+                key,
+                seen: HashMap::new(),
+                order: VecDeque::new(),
+            }))
+        })
+        .as_ref()
+    }
+
+    pub(super) fn tag(id: &str, user: &str, password: &str, phc: &str) -> Option<Tag> {
+        let key = cache()?.lock().ok()?.key;
+        let mut m = blake2::Blake2bMac::<blake2::digest::consts::U32>::new_from_slice(&key).ok()?;
+        for part in [id, user, password, phc] {
+            m.update(&(part.len() as u64).to_le_bytes());
+            m.update(part.as_bytes());
+        }
+        Some(m.finalize_fixed().into())
+    }
+
+    pub(super) fn contains(t: &Tag) -> bool {
+        cache()
+            .and_then(|c| c.lock().ok())
+            .is_some_and(|c| c.seen.get(t).is_some_and(|at| at.elapsed() < TTL))
+    }
+
+    pub(super) fn insert(t: Tag) {
+        let Some(mut c) = cache().and_then(|c| c.lock().ok()) else {
+            return;
+        };
+        if c.seen.insert(t, Instant::now()).is_none() {
+            c.order.push_back(t);
+        }
+        while c.order.len() > MAX {
+            if let Some(old) = c.order.pop_front() {
+                c.seen.remove(&old);
+            }
+        }
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
     for i in 0..a.len().max(b.len()) {
@@ -646,6 +723,54 @@ mod tests {
         assert!(valid_id(&a), "{a}");
         assert_ne!(a, b);
         assert!(!valid_id("ctg-../../etc/passw"));
+    }
+
+    #[test]
+    fn verified_credentials_are_remembered_only_for_the_same_password_and_hash() {
+        let dir = std::env::temp_dir().join(format!("ct-verified-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("groups")).unwrap();
+        std::fs::write(dir.join("CURRENT"), b"").unwrap();
+        let g = Groups::open(&dir).unwrap();
+        let id = g.create("n", "alice", "First_pass1").unwrap();
+        let t = std::time::Instant::now();
+        g.authenticate(&id, "alice", "First_pass1").unwrap();
+        let first = t.elapsed();
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            g.authenticate(&id, "alice", "First_pass1").unwrap();
+        }
+        // Twenty remembered checks cost less than one hash.
+        assert!(t.elapsed() < first, "{:?} vs {first:?}", t.elapsed());
+        assert_eq!(
+            g.authenticate(&id, "alice", "Wrong_pass1")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unauthorized
+        );
+        assert_eq!(
+            g.authenticate(&id, "bob", "First_pass1")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unauthorized
+        );
+        g.change_password(&id, "First_pass1", "Second_pass2")
+            .unwrap();
+        assert_eq!(
+            g.authenticate(&id, "alice", "First_pass1")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unauthorized
+        );
+        g.authenticate(&id, "alice", "Second_pass2").unwrap();
+        g.delete(&id).unwrap();
+        assert_eq!(
+            g.authenticate(&id, "alice", "Second_pass2")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unauthorized
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
