@@ -112,7 +112,15 @@ pub(crate) fn serve(shared: &Shared, id: ConnId, stream: TcpStream, peer: Socket
     match end {
         Close::Eof => tracing::debug!(peer = %peer, conn = id, "connection closed"),
         Close::AuthFailed => {
-            tracing::info!(peer = %peer, conn = id, "authentication failed; connection closed")
+            tracing::info!(peer = %peer, conn = id, "authentication failed; connection closed");
+            // Close our side first and let the client read the error before the connection
+            // goes (kafka-python 3 drops data that arrives together with a reset): wait up to
+            // a second for its close.
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+            let _ = c.stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let until = Instant::now() + Duration::from_secs(1);
+            let mut sink = [0u8; 512];
+            while Instant::now() < until && matches!(c.stream.read(&mut sink), Ok(n) if n > 0) {}
         }
         Close::Error(e) => {
             shared.metrics.errors.inc();
@@ -712,7 +720,8 @@ impl<'s> Conn<'s> {
             );
         }
         let r = OffsetCommitResponse::default().with_topics(out);
-        self.respond(h.correlation_id, h.api_version, &r)
+        // v0-v2 responses have one layout (the crate encodes from v2).
+        self.respond(h.correlation_id, h.api_version.max(2), &r)
     }
 
     fn commit_one(&self, offset: i64, metadata: &[u8]) -> i16 {

@@ -251,7 +251,8 @@ impl ApiKey {
             Self::Fetch => (4, 5),
             Self::ListOffsets => (1, 2),
             Self::Metadata => (0, 4),
-            Self::OffsetCommit => (2, 3),
+            // v1: sarama with V0_11_0_0 (it never negotiates).
+            Self::OffsetCommit => (1, 3),
             Self::OffsetFetch => (1, 3),
             Self::FindCoordinator => (0, 1),
             Self::JoinGroup => (0, 2),
@@ -532,12 +533,18 @@ pub fn decode_request(frame: &[u8]) -> Result<(RequestHeader, Request)> {
             let group_id = r.string("group id")?;
             let generation_id = r.i32("generation id")?;
             let member_id = r.string("member id")?;
-            r.i64("retention time")?;
+            if v >= 2 {
+                r.i64("retention time")?;
+            }
+            let psize = if v == 1 { 22 } else { 14 };
             let topics = r.vec("topics", 6, |r| {
                 let name = r.string("topic")?;
-                let parts = r.vec("partitions", 14, |r| {
+                let parts = r.vec("partitions", psize, |r| {
                     let p = r.i32("partition")?;
                     let o = r.i64("offset")?;
+                    if v == 1 {
+                        r.i64("commit timestamp")?;
+                    }
                     let m = r.nullable_str_bytes("metadata")?.map(<[u8]>::to_vec);
                     Ok((p, o, m))
                 })?;
@@ -797,6 +804,38 @@ mod tests {
         assert_eq!(
             decode_frame(b"\0u-g\0p", Phase::LegacyToken).unwrap(),
             Incoming::Token(b"\0u-g\0p")
+        );
+    }
+
+    #[test]
+    fn offset_commit_v1_has_a_timestamp_and_no_retention() {
+        // sarama 1.40 with V0_11_0_0: group, generation, member, [topic, [partition, offset,
+        // timestamp, metadata]].
+        let mut b = header(8, 1);
+        for s in ["g"] {
+            b.extend_from_slice(&(s.len() as i16).to_be_bytes());
+            b.extend_from_slice(s.as_bytes());
+        }
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        b.extend_from_slice(&0i16.to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&1i16.to_be_bytes());
+        b.push(b't');
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes());
+        b.extend_from_slice(&42i64.to_be_bytes());
+        b.extend_from_slice(&(-1i64).to_be_bytes());
+        b.extend_from_slice(&2i16.to_be_bytes());
+        b.extend_from_slice(b"md");
+        let (_, r) = decode_request(&b).unwrap();
+        assert_eq!(
+            r,
+            Request::OffsetCommit {
+                group_id: "g".into(),
+                generation_id: -1,
+                member_id: String::new(),
+                topics: vec![("t".into(), vec![(0, 42, Some(b"md".to_vec()))])],
+            }
         );
     }
 

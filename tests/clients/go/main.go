@@ -162,6 +162,8 @@ type options struct {
 	clientID                                   string
 	sessionTimeoutMs                           int
 	password                                   string
+	// credGroup is the group of the credentials (USER-credGroup); group is group.id (--group-id).
+	credGroup string
 }
 
 func parseArgs(argv []string) (*options, error) {
@@ -183,6 +185,7 @@ func parseArgs(argv []string) (*options, error) {
 	fs.StringVar(&o.clientID, "client-id", "", "client id")
 	fs.IntVar(&o.sessionTimeoutMs, "session-timeout-ms", 0, "group session timeout")
 	fs.BoolVar(&o.noSASL, "no-sasl", false, "PLAINTEXT instead of SASL_PLAINTEXT")
+	groupID := fs.String("group-id", "", "group.id instead of GROUP_ID")
 	if err := fs.Parse(argv[1:]); err != nil {
 		return nil, err
 	}
@@ -191,6 +194,10 @@ func parseArgs(argv []string) (*options, error) {
 	}
 	if o.bootstrap == "" || o.topic == "" || o.user == "" || o.group == "" {
 		return nil, errors.New("--bootstrap, --topic, --user and --group are required")
+	}
+	o.credGroup = o.group
+	if *groupID != "" {
+		o.group = *groupID
 	}
 	if o.mode != "assign" && o.mode != "subscribe" {
 		return nil, fmt.Errorf("bad --mode %q", o.mode)
@@ -381,7 +388,7 @@ func newConfig(o *options) *sarama.Config {
 	if !o.noSASL {
 		cfg.Net.SASL.Enable = true
 		cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-		cfg.Net.SASL.User = o.user + "-" + o.group
+		cfg.Net.SASL.User = o.user + "-" + o.credGroup
 		cfg.Net.SASL.Password = o.password
 		// Handshake and Version keep sarama's defaults, like the demo (see the package comment).
 	}

@@ -109,9 +109,13 @@ def parse_args(argv):
     p.add_argument("--client-id")
     p.add_argument("--session-timeout-ms", type=int)
     p.add_argument("--no-sasl", action="store_true")
+    p.add_argument("--group-id", help="group.id to use instead of GROUP_ID (another group than the credentials')")
     args = p.parse_args(argv[2:])
     args.client = argv[0]
     args.username = "%s-%s" % (args.user, args.group)
+    if args.group_id:
+        # The credentials stay the group's; group.id is the other one.
+        args.group = args.group_id
     args.password = os.environ.get("CT_KAFKA_PASSWORD", "")
     args.debug = os.environ.get("CT_DRIVER_DEBUG", "") not in ("", "0")
     return args

@@ -2,11 +2,12 @@
 """Test-data producer for checking the drivers against a real Kafka broker (not part of the
 driver contract): writes N records to partition 0 with chosen timestamps, key null.
 
-    run.sh confluent produce.py ... is not a thing; run it as
     PYTHONPATH=$CACHE/python/confluent python3 produce.py --bootstrap H:P --topic T \
-        [--sasl USER:PASSWORD] --count N --first-ts-ms MS --step-ms STEP [--value-prefix P]
+        [--sasl USER:PASSWORD] --count N --first-ts-ms MS [--step-ms STEP] [--value-prefix P]
 
-Record i has timestamp first-ts-ms + i*step-ms and value "<prefix><i>" (UTF-8).
+($CACHE = ${CHANGETRACK_CLIENTS_CACHE:-$HOME/.cache/changetrack-clients}, filled by setup.sh.)
+Record i has timestamp first-ts-ms + i*step-ms and value "<prefix><i>" (UTF-8). kcat -P cannot
+set record timestamps, hence this script.
 """
 import argparse
 import sys
