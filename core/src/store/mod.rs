@@ -1159,6 +1159,26 @@ impl Store {
         }
     }
 
+    /// The error for records `from..to` (exclusive) absent from a scan: retention removed them
+    /// while the reader was behind (`OutOfRange`), or the store lost them (`Corruption`: records
+    /// are dense by seq, so a gap inside the stored range is damage, never an empty stretch).
+    pub(crate) fn missing(&self, from: u64, to: u64) -> Error {
+        let oldest = self.read_tail().map_or(0, |t| t.oldest_seq);
+        if from < oldest {
+            return self.out_of_range(&format!("seq {from}"));
+        }
+        let what = if to <= from + 1 {
+            format!("record {from} is")
+        } else {
+            format!("records {from} to {} are", to - 1)
+        };
+        Error::corruption(format!(
+            "{what} missing from the store {}: a table file was lost or damaged (`changetrack check --store {}` tells what can be saved)",
+            self.inner.path.display(),
+            self.inner.path.display()
+        ))
+    }
+
     fn first_seq(&self) -> Result<Option<(u64, Vec<u8>)>> {
         let cf = self.cf(CF_RECORDS)?;
         let mut it = self.inner.db.raw_iterator_cf(cf);
@@ -1329,6 +1349,7 @@ impl Store {
             read: 0,
             ahead: None,
             failed: None,
+            expect: start,
         })
     }
 
@@ -1412,10 +1433,12 @@ impl Store {
         let end = self.last_seq();
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(seq_key(end.saturating_add(1)).to_vec());
+        let oldest = self.first_seq()?.map_or(end + 1, |(s, _)| s);
         Ok(RecordCursor {
             store: self,
             it: self.inner.db.raw_iterator_cf_opt(cf, ro),
             end,
+            oldest,
             cache: codec::DecodeCache::default(),
         })
     }
@@ -1853,6 +1876,8 @@ pub(crate) struct RecordCursor<'a> {
     store: &'a Store,
     it: DBRawIteratorWithThreadMode<'a, DB>,
     end: u64,
+    /// The oldest stored seq when the cursor was made (ranges are clipped to it).
+    oldest: u64,
     cache: codec::DecodeCache,
 }
 
@@ -1867,6 +1892,7 @@ impl RecordCursor<'_> {
         mut f: impl FnMut(ChangeRecord) -> Result<bool>,
     ) -> Result<bool> {
         let hi = hi.min(self.end);
+        let lo = lo.max(self.oldest);
         if lo > hi {
             return Ok(true);
         }
@@ -1875,11 +1901,28 @@ impl RecordCursor<'_> {
         } else {
             self.it.seek(seq_key(lo));
         }
+        // Records are dense: every seq of lo..=hi is there, in order.
+        let mut expect = if reverse { hi } else { lo };
+        let mut left = hi - lo + 1;
         while let (Some(k), Some(v)) = (self.it.key(), self.it.value()) {
             let seq = seq_from(k)?;
             if seq < lo || seq > hi {
                 break;
             }
+            if seq != expect {
+                let (a, b) = if reverse {
+                    (seq + 1, expect + 1)
+                } else {
+                    (expect, seq)
+                };
+                return Err(self.store.missing(a, b));
+            }
+            left -= 1;
+            expect = if reverse {
+                seq.saturating_sub(1)
+            } else {
+                seq + 1
+            };
             let rec = self.store.decode_record_cached(seq, v, &mut self.cache)?;
             if !f(rec)? {
                 return Ok(false);
@@ -1893,6 +1936,14 @@ impl RecordCursor<'_> {
         self.it
             .status()
             .map_err(|e| map_db("cannot read records", &e))?;
+        if left > 0 {
+            let (a, b) = if reverse {
+                (lo, expect + 1)
+            } else {
+                (expect, hi + 1)
+            };
+            return Err(self.store.missing(a, b));
+        }
         Ok(true)
     }
 }
@@ -1912,6 +1963,8 @@ pub struct RecordIter<'a> {
     ahead: Option<Scan>,
     /// An error met after the record just returned, returned next.
     failed: Option<Error>,
+    /// The seq the next record must have (records are dense).
+    expect: u64,
 }
 
 /// Records after which a [`RecordIter`] is taken for a long scan: it reopens its RocksDB
@@ -2088,6 +2141,7 @@ fn read_ahead(
 ) -> Result<()> {
     let mut it = scan_iterator(store, next, end)?;
     let mut arena = codec::Arena::default();
+    let mut expect = next;
     loop {
         let mut batch = Vec::with_capacity(AHEAD_BATCH);
         let mut bytes = 0;
@@ -2099,12 +2153,22 @@ fn read_ahead(
             if seq > end {
                 break;
             }
+            if seq != expect {
+                // Hand over what came before the gap first.
+                let _ = tx.send(Ok(batch));
+                return Err(store.missing(expect, seq));
+            }
+            expect = seq + 1;
             bytes += v.len();
             batch.push((seq, arena.share(v)));
             it.next();
         }
         if batch.is_empty() {
-            return it.status().map_err(|e| map_db("cannot read records", &e));
+            it.status().map_err(|e| map_db("cannot read records", &e))?;
+            if expect <= end {
+                return Err(store.missing(expect, end + 1));
+            }
+            return Ok(());
         }
         if tx.send(Ok(batch)).is_err() {
             return Ok(());
@@ -2153,10 +2217,12 @@ impl Iterator for RecordIter<'_> {
         let it = self.it.as_mut()?;
         let (Some(k), Some(v)) = (it.key(), it.value()) else {
             self.done = true;
-            return it
-                .status()
-                .err()
-                .map(|e| Err(map_db("cannot read records", &e)));
+            if let Err(e) = it.status() {
+                return Some(Err(map_db("cannot read records", &e)));
+            }
+            // The snapshot ended before its last committed record: records are missing.
+            return (self.expect <= self.end)
+                .then(|| Err(self.store.missing(self.expect, self.end + 1)));
         };
         let seq = match seq_from(k) {
             Ok(s) => s,
@@ -2167,8 +2233,14 @@ impl Iterator for RecordIter<'_> {
         };
         if seq > self.end {
             self.done = true;
-            return None;
+            return (self.expect <= self.end)
+                .then(|| Err(self.store.missing(self.expect, self.end + 1)));
         }
+        if seq != self.expect {
+            self.done = true;
+            return Some(Err(self.store.missing(self.expect, seq)));
+        }
+        self.expect = seq + 1;
         let r = self.store.decode_record_cached(seq, v, &mut self.cache);
         if r.is_err() {
             self.done = true;
