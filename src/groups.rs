@@ -167,6 +167,14 @@ pub fn group(cmd: GroupCommand) -> Result<(), Error> {
             let st = open_reader(&store)?;
             let list = st.groups()?.status_all(&st)?;
             print_groups(&list, format);
+            // A damaged group is listed, marked, and affects only itself.
+            for g in list.iter().filter(|g| g.damaged.is_some()) {
+                eprintln!(
+                    "warning: group {} is damaged: {}",
+                    g.info.id,
+                    g.damaged.as_deref().unwrap_or_default()
+                );
+            }
             Ok(())
         }
         GroupCommand::Passwd {
@@ -216,6 +224,7 @@ fn print_groups(list: &[GroupStatus], format: ListFormat) {
                     "committed_timestamp": g.committed.map(|c| c.timestamp),
                     "remaining": g.remaining,
                     "delay_seconds": g.delay_seconds,
+                    "damaged": g.damaged,
                 });
                 println!("{v}");
             }
@@ -239,7 +248,11 @@ fn print_groups(list: &[GroupStatus], format: ListFormat) {
                         .map_or_else(|| "-".to_owned(), |c| c.checkpoint.to_string()),
                     g.committed
                         .map_or_else(|| "-".to_owned(), |c| utc(c.timestamp)),
-                    g.remaining.to_string(),
+                    if g.damaged.is_some() {
+                        "DAMAGED".to_owned()
+                    } else {
+                        g.remaining.to_string()
+                    },
                     g.delay_seconds
                         .map_or_else(|| "-".to_owned(), |d| d.to_string()),
                 ]);

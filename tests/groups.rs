@@ -293,6 +293,80 @@ fn commits_are_durable_monotonic_and_resume_right_after() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 13, case 7: one damaged group file affects only its own group, and a lost commit
+/// file of a group that committed before is damage, not a silent restart at seq 1.
+#[test]
+fn a_damaged_group_affects_only_itself_and_a_lost_commit_is_an_error() {
+    let (dir, store) = store_with("damaged-group", 1);
+    let groups = store.groups().unwrap();
+    let a = groups.create("a", "app", PW).unwrap();
+    let b = groups.create("b", "app", PW).unwrap();
+    let fresh = groups.create("fresh", "app", PW).unwrap();
+    for id in [&a, &b] {
+        let mut c = store.consumer(id, "app", PW, StartAt::Committed).unwrap();
+        let r = c.next().unwrap();
+        c.commit(&r).unwrap();
+    }
+    // A flipped byte in a's commit file.
+    let commit = dir.join("groups").join(&a).join("commit");
+    let mut bytes = std::fs::read(&commit).unwrap();
+    bytes[6] ^= 0x40;
+    std::fs::write(&commit, bytes).unwrap();
+    let list = groups.status_all(&store).unwrap();
+    assert_eq!(list.len(), 3, "every group is listed");
+    let st = |id: &str| list.iter().find(|g| g.info.id == id).unwrap();
+    assert!(
+        st(&a).damaged.as_deref().unwrap().contains("commit"),
+        "{:?}",
+        st(&a).damaged
+    );
+    assert!(st(&b).damaged.is_none() && st(&b).committed.unwrap().seq == 1);
+    assert!(st(&fresh).damaged.is_none() && st(&fresh).committed.is_none());
+    // Its consumer refuses to start from a position it cannot read.
+    let e = store
+        .consumer(&a, "app", PW, StartAt::Committed)
+        .err()
+        .expect("a damaged commit file is an error");
+    assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
+    // The CLI lists all three, marks a, and exits 0.
+    let o = Command::new(BIN)
+        .args([
+            "group",
+            "list",
+            "--store",
+            dir.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(&a) && l.contains("\"damaged\":\"")),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("group {a} is damaged")));
+    // b's commit file deleted: an error, never a restart at seq 1.
+    std::fs::remove_file(dir.join("groups").join(&b).join("commit")).unwrap();
+    let e = store
+        .consumer(&b, "app", PW, StartAt::Committed)
+        .err()
+        .expect("a lost commit file is an error");
+    assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
+    assert!(e.to_string().contains("committed before"), "{e}");
+    // A group that never committed starts at seq 1, as before.
+    let mut c = store
+        .consumer(&fresh, "app", PW, StartAt::Committed)
+        .unwrap();
+    assert_eq!(c.next().unwrap().seq, 1);
+    drop(c);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn delete_is_irreversible() {
     let (dir, store) = store_with("delete", 1);

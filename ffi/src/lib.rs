@@ -410,6 +410,7 @@ pub unsafe extern "C" fn ct_group_list(
                 "committed_checkpoint": g.committed.map(|c| c.checkpoint.to_string()),
                 "committed_timestamp": g.committed.map(|c| c.timestamp),
                 "remaining": g.remaining, "delay_seconds": g.delay_seconds,
+                "damaged": g.damaged,
             });
             text.push_str(&v.to_string());
             text.push('\n');

@@ -150,6 +150,11 @@ fn read_lease(gdir: &Path) -> Result<Option<Lease>> {
     }))
 }
 
+/// Reads a group's lease file (`Corruption` when it is damaged).
+pub(crate) fn read_lease_file(gdir: &Path) -> Result<()> {
+    read_lease(gdir).map(|_| ())
+}
+
 /// Writes the lease (atomically; not synced: after a machine crash every holder is gone, and
 /// an old or missing lease is simply free or expired).
 fn write_lease(gdir: &Path, l: &Lease) -> Result<()> {
@@ -677,7 +682,7 @@ fn acquire(gdir: &Path, id: &str, opts: &ConsumerOptions) -> Result<Arc<LeaseSta
         {
             let _l = FileLock::acquire(&gdir.join("lease.lock"), LOCK_WAIT)?;
             if !gdir.join("group.json").exists() {
-                return Err(Error::new(ErrorKind::NotFound, format!("no group {id}")));
+                return Err(super::no_group(gdir, id));
             }
             let cur = read_lease(gdir)?;
             let now = now_millis();

@@ -96,6 +96,8 @@ pub struct GroupStatus {
     /// Newest record's time minus the committed record's time, in seconds (before a first
     /// commit: minus the oldest record's time). `None` for an empty store.
     pub delay_seconds: Option<u64>,
+    /// Why the group's files cannot be read (the other fields are then empty), if they cannot.
+    pub damaged: Option<String>,
 }
 
 /// Checks a username: 1 to 16 characters, only `[A-Za-z0-9_]`.
@@ -302,8 +304,8 @@ impl Groups {
 
     fn read_group(&self, id: &str) -> Result<GroupFile> {
         let path = self.group_dir(id)?.join("group.json");
-        let bytes = read_small(&path, GROUP_FILE_LIMIT)?
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no group {id}")))?;
+        let bytes =
+            read_small(&path, GROUP_FILE_LIMIT)?.ok_or_else(|| no_group(&self.dir.join(id), id))?;
         let g: GroupFile = serde_json::from_slice(&bytes)
             .map_err(|e| Error::corruption(format!("{}: {e}", path.display())))?;
         if g.format != 1 || g.info.id != id {
@@ -333,11 +335,48 @@ impl Groups {
                 Ok(g) => out.push(g.info),
                 // Deleted between the listing and the read.
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                // A damaged group is left out here ([`Groups::status_all`] lists it as
+                // damaged): it must not hide the others.
+                Err(e) => tracing::warn!(group = %id, "{e}"),
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// Reads every group's files: `(id, committed seq, problem)` for each group directory.
+    pub(crate) fn verify_all(&self) -> Result<Vec<(String, Option<u64>, Option<String>)>> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            let gdir = self.group_dir(&id)?;
+            let r = self.read_group(&id).and_then(|_| {
+                consumer::read_lease_file(&gdir)?;
+                read_commit(&gdir)
+            });
+            match r {
+                Ok(c) => out.push((id, c.map(|c| c.seq), None)),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => out.push((id, None, Some(e.message().to_owned()))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids of every group directory, readable or not.
+    fn ids(&self) -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(format!("cannot list {}", self.dir.display()), e))?;
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .filter(|n| valid_id(n))
+                    .map(str::to_owned)
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     /// Checks credentials. Wrong id, username or password all give the same `Unauthorized`.
@@ -400,7 +439,8 @@ impl Groups {
     pub fn delete(&self, id: &str) -> Result<()> {
         let _lock = self.registry_lock()?;
         let gdir = self.group_dir(id)?;
-        if !gdir.join("group.json").exists() {
+        // A damaged group (its description lost) can be deleted too.
+        if !gdir.join("group.json").exists() && no_group(&gdir, id).kind() == ErrorKind::NotFound {
             return Err(Error::new(ErrorKind::NotFound, format!("no group {id}")));
         }
         // Rename first (atomic: the group is gone at once), then remove the files.
@@ -423,7 +463,7 @@ impl Groups {
     pub fn committed(&self, id: &str) -> Result<Option<Committed>> {
         let gdir = self.group_dir(id)?;
         if !gdir.join("group.json").exists() {
-            return Err(Error::new(ErrorKind::NotFound, format!("no group {id}")));
+            return Err(no_group(&gdir, id));
         }
         read_commit(&gdir)
     }
@@ -436,7 +476,7 @@ impl Groups {
     pub fn committed_with_metadata(&self, id: &str) -> Result<Option<(Committed, Vec<u8>)>> {
         let gdir = self.group_dir(id)?;
         if !gdir.join("group.json").exists() {
-            return Err(Error::new(ErrorKind::NotFound, format!("no group {id}")));
+            return Err(no_group(&gdir, id));
         }
         read_commit_with_metadata(&gdir)
     }
@@ -481,6 +521,7 @@ impl Groups {
             committed,
             remaining,
             delay_seconds,
+            damaged: None,
         })
     }
 
@@ -490,13 +531,35 @@ impl Groups {
     /// As [`Groups::status`].
     pub fn status_all(&self, store: &Store) -> Result<Vec<GroupStatus>> {
         let mut out = Vec::new();
-        for g in self.list()? {
-            match self.status(store, &g.id) {
+        for id in self.ids()? {
+            match self.status(store, &id) {
                 Ok(s) => out.push(s),
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
+                // A damaged group file affects only its own group.
+                Err(e) if e.kind() == ErrorKind::Corruption => {
+                    let info = self.read_group(&id).map(|g| g.info).unwrap_or(GroupInfo {
+                        id: id.clone(),
+                        name: "?".into(),
+                        username: "?".into(),
+                        created: 0,
+                    });
+                    out.push(GroupStatus {
+                        info,
+                        committed: None,
+                        remaining: 0,
+                        delay_seconds: None,
+                        damaged: Some(e.message().to_owned()),
+                    });
+                }
                 Err(e) => return Err(e),
             }
         }
+        out.sort_by(|a, b| {
+            a.info
+                .name
+                .cmp(&b.info.name)
+                .then_with(|| a.info.id.cmp(&b.info.id))
+        });
         Ok(out)
     }
 }
@@ -643,9 +706,35 @@ pub(crate) fn read_commit(gdir: &Path) -> Result<Option<Committed>> {
     Ok(read_commit_with_metadata(gdir)?.map(|(c, _)| c))
 }
 
+/// The error for a group directory without its `group.json`: a group that was never fully
+/// created (or was deleted: deletion renames the directory away first) is simply not there;
+/// one whose consumers left a lease or a commit lost its description, which is damage.
+pub(crate) fn no_group(gdir: &Path, id: &str) -> Error {
+    if ["commit", COMMITTED_MARKER, "lease"]
+        .iter()
+        .any(|f| gdir.join(f).exists())
+    {
+        return Error::corruption(format!(
+            "{} is missing although the group has been used (its lease or commit files remain)",
+            gdir.join("group.json").display()
+        ));
+    }
+    Error::new(ErrorKind::NotFound, format!("no group {id}"))
+}
+
+/// Created (durably) by a group's first commit: a group that committed once and has no
+/// commit file lost it, which is damage, not a fresh start.
+const COMMITTED_MARKER: &str = "committed";
+
 pub(crate) fn read_commit_with_metadata(gdir: &Path) -> Result<Option<(Committed, Vec<u8>)>> {
     let path = gdir.join("commit");
     let Some(b) = read_small(&path, (COMMIT_FIXED + 2 + MAX_COMMIT_METADATA + 4) as u64)? else {
+        if gdir.join(COMMITTED_MARKER).exists() {
+            return Err(Error::corruption(format!(
+                "{} is missing although the group committed before",
+                path.display()
+            )));
+        }
         return Ok(None);
     };
     let bad = || Error::corruption(format!("{} is damaged", path.display()));
@@ -709,7 +798,12 @@ pub(crate) fn write_commit(gdir: &Path, c: &Committed, epoch: u64, metadata: &[u
     b.extend_from_slice(metadata);
     let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
-    write_atomic(&gdir.join("commit"), &b)
+    write_atomic(&gdir.join("commit"), &b)?;
+    let marker = gdir.join(COMMITTED_MARKER);
+    if !marker.exists() {
+        write_atomic(&marker, b"")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
