@@ -32,7 +32,7 @@ fn count(store: &Store) -> usize {
 
 // Failpoints are process-wide: the scenarios run in one test, one after the other.
 #[test]
-fn write_and_sync_failures_poison_the_store_and_reopen_recovers() {
+fn write_sync_and_read_failures_are_typed_and_lose_nothing() {
     let recs = records();
     for (point, name) in [
         (failpoints::BEFORE_WRITE, "before-write"),
@@ -61,4 +61,48 @@ fn write_and_sync_failures_poison_the_store_and_reopen_recovers() {
         assert_eq!(count(&store), n + 5);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    // EIO in the read path: a scan, a point read and a seek each give a typed `Io` error that
+    // names the record and the store, never a silent end or a skipped record; the next read
+    // (the disk recovered) returns the record that failed, and the store is unchanged.
+    let dir = tmp("read");
+    let store = Store::open(&dir, StoreOptions::default()).unwrap();
+    let n = 200.min(recs.len());
+    store.append(&recs[..n], None).unwrap();
+    failpoints::arm(failpoints::READ);
+    let mut got = Vec::new();
+    let mut err = None;
+    for r in store.iter(ReadFrom::Earliest).unwrap() {
+        match r {
+            Ok(r) => got.push(r),
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    let e = err.expect("the armed read failure reached the reader");
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("Input/output error"), "{msg}");
+    assert!(msg.contains(dir.to_str().unwrap()), "{msg}");
+    // Everything before the failure is the exact prefix, from seq 1 on.
+    assert!(got.len() < n);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.checkpoint, recs[i].checkpoint);
+    }
+    let failed_at = got.len() as u64 + 1;
+    assert!(msg.contains(&format!("record {failed_at}")), "{msg}");
+    // The disk recovers: the failed record reads back, and a full scan is whole.
+    assert_eq!(
+        store.get(failed_at).unwrap().checkpoint,
+        recs[failed_at as usize - 1].checkpoint
+    );
+    assert_eq!(count(&store), n);
+    failpoints::arm(failpoints::READ);
+    let e = store.get(3).err().expect("a point read fails");
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert_eq!(store.get(3).unwrap().checkpoint, recs[2].checkpoint);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

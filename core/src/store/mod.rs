@@ -4,11 +4,15 @@
 //! One writer appends whole source transactions, each in one `WriteBatch` together with the
 //! source resume position; readers see only committed transactions. Layouts: `docs/DESIGN.md`.
 
+mod check;
 pub mod keys;
 mod objects;
+mod salvage;
 
+pub use check::CheckReport;
 pub(crate) use objects::requests_len;
 pub use objects::{read_requests, request_object_change, FilterChange, ObjectRequest};
+pub use salvage::SalvageReport;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -396,7 +400,7 @@ impl Dictionary for ReadDict<'_> {
 /// The file in the store directory holding the writer's last committed seq.
 const TAIL_FILE: &str = "changetrack.tail";
 
-/// Fault injection for tests (feature `failpoints`): makes the next write or sync fail.
+/// Fault injection for tests (feature `failpoints`): makes the next write, sync or read fail.
 #[cfg(feature = "failpoints")]
 pub mod failpoints {
     use std::sync::atomic::{AtomicU8, Ordering};
@@ -405,6 +409,8 @@ pub mod failpoints {
     pub const BEFORE_WRITE: u8 = 1;
     /// `store::append::sync`: the write reaches RocksDB but its sync fails.
     pub const SYNC: u8 = 2;
+    /// `store::read`: the next record read fails with `EIO`, as a failing disk would.
+    pub const READ: u8 = 3;
 
     static ARMED: AtomicU8 = AtomicU8::new(0);
 
@@ -499,7 +505,230 @@ fn db_options(opts: &StoreOptions, create: bool) -> Options {
     o.set_max_total_wal_size(128 << 20);
     o.set_level_zero_stop_writes_trigger(128);
     o.set_keep_log_file_num(4);
+    // A damaged write-ahead log fails the open (a torn last record, from a crash in the middle
+    // of a write that was therefore never acknowledged, is tolerated): RocksDB's default
+    // (point-in-time recovery) would silently drop every transaction after the damage.
+    // `Store::salvage` is the explicit way past it.
+    o.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
+    o.set_paranoid_checks(true);
     o
+}
+
+/// Files that only a store holds: a directory with any of them but no `CURRENT` is a damaged
+/// store, never an empty directory to create one in.
+fn store_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            n.starts_with("MANIFEST-")
+                || n.ends_with(".sst")
+                || n.ends_with(".log")
+                || n == TAIL_FILE
+                || n == "IDENTITY"
+        })
+        .collect()
+}
+
+/// Whether a writer holds the store in `dir` now (its lock file is locked).
+fn writer_running(dir: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("changetrack.lock"))
+        .ok()
+        .is_some_and(|f| f.try_lock().is_err())
+}
+
+/// The writer's acknowledged last seq, from its tail file (written after each commit).
+fn witness(dir: &Path) -> Option<u64> {
+    let b = std::fs::read(dir.join(TAIL_FILE)).ok()?;
+    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+/// Open-time checks of a store's database (any mode):
+/// - every table file RocksDB's manifest lists exists with the size it records;
+/// - the format record is there (a store that has data files without it lost its manifest);
+/// - the stored tail agrees with the records: the oldest and the newest committed records are
+///   readable;
+/// - `acknowledged` (the writer's tail file, when checked before a writer opens) is not past
+///   the stored tail: records the store acknowledged were lost.
+fn verify_db(db: &DB, path: &Path, acknowledged: Option<u64>) -> Result<()> {
+    let damaged = |what: String| {
+        Error::corruption(format!(
+            "the store in {} is damaged: {what} (`changetrack check --store {}` tells what can be saved; `ingest --salvage` keeps it)",
+            path.display(),
+            path.display()
+        ))
+    };
+    let files = db
+        .live_files()
+        .map_err(|e| map_db("cannot list the store's table files", &e))?;
+    for f in &files {
+        let p = path.join(f.name.trim_start_matches('/'));
+        match std::fs::metadata(&p) {
+            Ok(m) if m.len() == f.size as u64 => {}
+            Ok(m) => {
+                return Err(damaged(format!(
+                    "{} is {} bytes, its manifest says {}",
+                    p.display(),
+                    m.len(),
+                    f.size
+                )))
+            }
+            Err(e) => return Err(damaged(format!("{} is missing ({e})", p.display()))),
+        }
+    }
+    let cf = |n: &str| {
+        db.cf_handle(n)
+            .ok_or_else(|| damaged(format!("column family {n} is missing")))
+    };
+    if db
+        .get_cf(cf(CF_META)?, KEY_FORMAT)
+        .map_err(|e| map_db("cannot read the format", &e))?
+        .is_none()
+    {
+        let has_data = witness(path).unwrap_or(0) > 0
+            || store_files(path)
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "sst"));
+        if !has_data {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                "the store has not been initialised yet",
+            ));
+        }
+        return Err(damaged(
+            "its format record cannot be read although it holds data files (a lost table file, or a damaged MANIFEST?)"
+                .into(),
+        ));
+    }
+    let tail = match db
+        .get_cf(cf(CF_STATE)?, KEY_TAIL)
+        .map_err(|e| map_db("cannot read the tail", &e))?
+    {
+        Some(v) => Tail::decode(&v)?,
+        None => Tail::default(),
+    };
+    if let Some(a) = acknowledged.filter(|&a| a > tail.last_seq) {
+        return Err(damaged(format!(
+            "it acknowledged records up to seq {a} ({TAIL_FILE}) but holds records only up to seq {}: records {} to {a} were lost (a damaged write-ahead log or manifest?)",
+            tail.last_seq,
+            tail.last_seq + 1
+        )));
+    }
+    let records = cf(CF_RECORDS)?;
+    let first_key = |name: &str| -> Result<Option<Vec<u8>>> {
+        let mut it = db.raw_iterator_cf(cf(name)?);
+        it.seek_to_first();
+        let k = it.key().map(<[u8]>::to_vec);
+        it.status()
+            .map_err(|e| map_db("cannot read the store", &e))?;
+        Ok(k)
+    };
+    if tail.last_seq == 0 {
+        if first_key(CF_RECORDS)?.is_some() {
+            return Err(damaged(
+                "it holds records but its tail (the committed position) is missing".into(),
+            ));
+        }
+        return Ok(());
+    }
+    // A follower skips table files that are gone (the writer deletes files after compactions):
+    // each column family that must hold something when records exist is checked instead.
+    for name in [CF_DICT, CF_TXNS, CF_BY_CHECKPOINT, CF_BY_TIME] {
+        if first_key(name)?.is_none() {
+            return Err(damaged(format!(
+                "it holds records but its {name} column family is empty (a lost table file?)"
+            )));
+        }
+    }
+    {
+        let mut it = db.raw_iterator_cf(records);
+        it.seek_to_first();
+        let first = it.key().map(seq_from).transpose()?;
+        it.status().map_err(|e| map_db("cannot read records", &e))?;
+        if tail.oldest_seq > 0 && first != Some(tail.oldest_seq) {
+            return Err(damaged(format!(
+                "its oldest record should be seq {}, the first one present is {}",
+                tail.oldest_seq,
+                first.map_or("none".to_owned(), |f| f.to_string())
+            )));
+        }
+        if db
+            .get_pinned_cf(records, seq_key(tail.last_seq))
+            .map_err(|e| map_db("cannot read a record", &e))?
+            .is_none()
+        {
+            return Err(damaged(format!(
+                "its newest committed record, seq {}, is missing",
+                tail.last_seq
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads every entry of every column family (RocksDB verifies the checksum of each block it
+/// reads): damage inside a table file that opening it cannot see.
+fn scan_blocks(db: &DB, path: &Path) -> Result<()> {
+    for name in ALL_CFS {
+        let Some(cf) = db.cf_handle(name) else {
+            return Err(Error::corruption(format!(
+                "column family {name} is missing"
+            )));
+        };
+        let mut ro = ReadOptions::default();
+        ro.fill_cache(false);
+        ro.set_verify_checksums(true);
+        let mut it = db.raw_iterator_cf_opt(cf, ro);
+        it.seek_to_first();
+        while it.valid() {
+            it.next();
+        }
+        it.status().map_err(|e| {
+            Error::corruption(format!(
+                "the store in {} is damaged: {} (column family {name}; nothing was changed)",
+                path.display(),
+                e.into_string()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Before a writer opens an existing store (which would let RocksDB delete files it does not
+/// know, and replay its log), and before a follower opens one that no writer holds (a
+/// follower's view silently leaves out table files it cannot open): open it read-only, which
+/// changes nothing, and check it; `scan` (writers) also reads every block.
+fn preflight(path: &Path, opts: &StoreOptions, scan: bool) -> Result<()> {
+    let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
+        .iter()
+        .map(|n| ColumnFamilyDescriptor::new(*n, db_options(opts, false)))
+        .collect();
+    let db = DB::open_cf_descriptors_read_only(&db_options(opts, false), path, cfs, false)
+        .map_err(|e| {
+            let mut err = map_db(
+                &format!("cannot open {} (checked before writing)", path.display()),
+                &e,
+            );
+            if err.kind() != ErrorKind::Corruption {
+                err = Error::corruption(err.message().to_owned());
+            }
+            err
+        })?;
+    match verify_db(&db, path, witness(path)) {
+        // Created but never written to (a writer that stopped right after creating it).
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        r => r?,
+    }
+    if scan {
+        scan_blocks(&db, path)?;
+    }
+    Ok(())
 }
 
 /// Removes the follower directories of processes that are gone (a process that exits without
@@ -539,13 +768,31 @@ impl Store {
     /// # Errors
     /// `Locked`, `InvalidArgument` for bad options or a newer format, `Corruption`, `Io`.
     pub fn open(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Self> {
+        Self::open_checked(path.as_ref(), opts, true)
+    }
+
+    /// [`Store::open`]; `verify: false` skips the open-time integrity checks (for `check` and
+    /// `salvage`, which read what a damaged store still holds).
+    fn open_checked(path: &Path, opts: StoreOptions, verify: bool) -> Result<Self> {
         opts.validate()?;
-        let path = path.as_ref().to_path_buf();
+        let path = path.to_path_buf();
         if !opts.read_only && opts.create_if_missing {
             std::fs::create_dir_all(&path)
                 .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
         }
-        if !path.join("CURRENT").exists() && (opts.read_only || !opts.create_if_missing) {
+        let existed = path.join("CURRENT").exists();
+        if !existed {
+            let leftovers = store_files(&path);
+            if let Some(f) = leftovers.first() {
+                return Err(Error::corruption(format!(
+                    "the store in {} is damaged: its CURRENT file is missing but it holds {} (and {} more store files); nothing was changed",
+                    path.display(),
+                    f.display(),
+                    leftovers.len() - 1
+                )));
+            }
+        }
+        if !existed && (opts.read_only || !opts.create_if_missing) {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!("no store in {}", path.display()),
@@ -559,6 +806,9 @@ impl Store {
                 std::process::id(),
                 SECONDARY_COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
+            if verify && !writer_running(&path) {
+                preflight(&path, &opts, false)?;
+            }
             let o = db_options(&opts, false);
             let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
                 .iter()
@@ -571,6 +821,24 @@ impl Store {
             o2.set_max_file_opening_threads(1);
             let db = DB::open_cf_descriptors_as_secondary(&o2, &path, &dir, cfs)
                 .map_err(|e| map_db(&format!("cannot open {} for reading", path.display()), &e))?;
+            if verify {
+                // With no writer running, what it acknowledged must all be readable.
+                let running = writer_running(&path);
+                let acknowledged = if running { None } else { witness(&path) };
+                let mut r = verify_db(&db, &path, acknowledged);
+                // A running writer may have compacted away a file this view still listed:
+                // catch up and look again before calling it damage.
+                for _ in 0..3 {
+                    if r.is_ok() || !running {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                    db.try_catch_up_with_primary()
+                        .map_err(|e| map_db("cannot catch up with the writer", &e))?;
+                    r = verify_db(&db, &path, None);
+                }
+                r?;
+            }
             (db, None, Some(dir))
         } else {
             let lock_path = path.join("changetrack.lock");
@@ -594,6 +862,9 @@ impl Store {
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(Error::io(format!("cannot lock {}", lock_path.display()), e));
                 }
+            }
+            if existed {
+                preflight(&path, &opts, true)?;
             }
             let o = db_options(&opts, true);
             let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
@@ -654,9 +925,25 @@ impl Store {
         let store = Self {
             inner: Arc::new(inner),
         };
-        store.check_format()?;
-        store.load_dict()?;
-        let tail = store.read_tail()?;
+        if verify {
+            store.check_format()?;
+            store.load_dict()?;
+        } else {
+            // What can still be read of a damaged store: errors are the check's findings.
+            for r in [store.check_format(), store.load_dict()] {
+                if let Err(e) = r {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+        let tail = if verify {
+            store.read_tail()?
+        } else {
+            store.read_tail().unwrap_or_else(|e| {
+                tracing::warn!("{e}");
+                Tail::default()
+            })
+        };
         if !store.inner.opts.read_only {
             store.recover(&tail)?;
         }
@@ -1111,6 +1398,16 @@ impl Store {
         shared: &bytes::Bytes,
         cache: &mut codec::DecodeCache,
     ) -> Result<ChangeRecord> {
+        #[cfg(feature = "failpoints")]
+        if failpoints::take(failpoints::READ) {
+            return Err(Error::io(
+                format!(
+                    "cannot read record {seq} from {}",
+                    self.inner.path.display()
+                ),
+                std::io::Error::from_raw_os_error(5),
+            ));
+        }
         let r = {
             let d = self.dict_read()?;
             codec::decode_cached(shared, shared, seq, &ReadDict(&d), cache)

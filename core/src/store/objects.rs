@@ -22,7 +22,7 @@ use crate::record::Checkpoint;
 
 const KEY_FILTER: &[u8] = b"filter";
 const HISTORY_PREFIX: &[u8] = b"fh";
-const REQUESTS: &str = "objects.requests";
+pub(super) const REQUESTS: &str = "objects.requests";
 const REQUESTS_LOCK: &str = "objects.lock";
 /// A request line is small; a longer one is damage, not a request.
 const MAX_REQUEST_LINE: usize = 1 << 20;
@@ -339,5 +339,55 @@ impl Store {
                 }
             }
         })
+    }
+}
+
+impl Store {
+    /// Writes a filter history (a salvaged store's): entries 1, 2, ... and the last one's
+    /// filter as the one in force (writer only; an empty history writes nothing).
+    pub(super) fn restore_filter_history(&self, entries: &[FilterChange]) -> Result<()> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let cf = self.cf(CF_STATE)?;
+        let mut batch = WriteBatch::default();
+        for (i, e) in entries.iter().enumerate() {
+            batch.put_cf(cf, history_key(i as u64 + 1), to_json(e)?);
+        }
+        batch.put_cf(
+            cf,
+            KEY_FILTER,
+            to_json(&Current {
+                filter: last.filter.clone(),
+                applied_request: entries
+                    .iter()
+                    .flat_map(|e| e.requests.iter().copied())
+                    .max()
+                    .unwrap_or(0),
+            })?,
+        );
+        self.write(batch)
+    }
+
+    /// Copies the schema history of `from` (writer only).
+    pub(super) fn copy_schema_history(&self, from: &Store) -> Result<u64> {
+        let src = from.cf(CF_STATE)?;
+        let dst = self.cf(CF_STATE)?;
+        let mut it = from.inner.db.raw_iterator_cf(src);
+        it.seek(SCHEMA_PREFIX);
+        let mut batch = WriteBatch::default();
+        let mut n = 0;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(SCHEMA_PREFIX) {
+                break;
+            }
+            batch.put_cf(dst, k, v);
+            n += 1;
+            it.next();
+        }
+        it.status()
+            .map_err(|e| map_db("cannot read the schema history", &e))?;
+        self.write(batch)?;
+        Ok(n)
     }
 }
