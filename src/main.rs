@@ -6,6 +6,7 @@
 //! 6 wrong credentials; 7 another consumer of the group is active (`consume --no-wait`) or took
 //! over.
 
+mod check;
 mod groups;
 mod serve;
 mod view;
@@ -168,6 +169,12 @@ enum Command {
         start: String,
         #[command(flatten)]
         tls: TlsArgs,
+        /// The store is damaged (`changetrack check` says so): first keep its whole
+        /// transactions that are provably intact, in a new store that takes its place (the
+        /// damaged one is moved aside, nothing is deleted), then ingest, which stores again
+        /// what was lost.
+        #[arg(long)]
+        salvage: bool,
         /// Binlog files or directories.
         #[arg(required_unless_present = "source")]
         paths: Vec<PathBuf>,
@@ -284,6 +291,9 @@ enum Command {
     /// Ingest the binlogs shipped with changetrack into a store, create a group, consume,
     /// Serve a store to Kafka clients (and the DTS consumer SDK), next to `ingest`.
     Serve(serve::ServeArgs),
+    /// Check a store: its files, records, indexes, groups and resume position; what is wrong
+    /// and what can be saved (exit 1 when anything is wrong).
+    Check(check::CheckArgs),
     /// query and show: a tour in one command.
     Demo {
         /// The store directory. Default: changetrack-demo in the temporary directory.
@@ -869,8 +879,12 @@ fn main() -> ExitCode {
             tls,
             batch_records,
             batch_latency_ms,
+            salvage,
             paths,
-        } => {
+        } => (|| {
+            if salvage {
+                check::salvage(&store)?;
+            }
             let retention = changetrack::Retention {
                 max_age: retain_seconds.map(std::time::Duration::from_secs),
                 max_bytes: retain_bytes,
@@ -885,10 +899,14 @@ fn main() -> ExitCode {
                 batch_records,
                 std::time::Duration::from_millis(batch_latency_ms),
             );
-            ingest_cmd(
+            let r = ingest_cmd(
                 &store, databases, tables, types, follow, sync, retention, live, batching, &paths,
-            )
-        }
+            );
+            if let Err(e) = &r {
+                check::report_acknowledged(&store, e);
+            }
+            r
+        })(),
         Command::Precheck {
             source,
             server_id,
@@ -924,6 +942,7 @@ fn main() -> ExitCode {
         Command::Show { store, what } => view::show(&store, &what),
         Command::Demo { store } => view::demo(store),
         Command::Serve(a) => serve::serve(&a),
+        Command::Check(a) => check::check(&a),
         Command::Objects { store, command } => groups::objects(&store, command),
         Command::Consume {
             store,
