@@ -526,3 +526,25 @@ fn shell_quoted(s: &str) -> String {
 fn demo_password() -> String {
     std::env::var("CHANGETRACK_PASSWORD").unwrap_or_else(|_| DEMO_PASSWORD.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_by_display_width() {
+        let rows = vec![
+            vec!["a".to_owned(), "x".to_owned()],
+            vec!["杭州市".to_owned(), "y".to_owned()],
+        ];
+        // 杭州市 takes six terminal cells: "a" is padded to six, then two spaces.
+        assert_eq!(aligned(&rows), "a       x\n杭州市  y\n");
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_quoted("/tmp/x-1"), "/tmp/x-1");
+        assert_eq!(shell_quoted("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
+    }
+}

@@ -404,7 +404,7 @@ impl BinlogReader {
                         .filter(|cp| cp.file_index == index && cp.offset < offset)
                         .map_or(offset, |cp| cp.offset);
                     let what = if resume < offset {
-                        format!(", the start of its transaction, at {resume}")
+                        format!("; its transaction starts at {resume}")
                     } else {
                         String::new()
                     };
