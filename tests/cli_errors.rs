@@ -303,7 +303,11 @@ fn query_rejects_malformed_conditions_and_unknown_names() {
         ),
         (
             &["--where", "nosuch = 1"],
-            &["no column \"nosuch\" in any stored table", "the columns: a, b,", "more"],
+            &[
+                "no column \"nosuch\" in any stored table",
+                "the columns: a, b,",
+                "more",
+            ],
         ),
         (
             &["--table", "nosuch.table"],
