@@ -28,40 +28,40 @@ fn range((a, b): (u64, u64)) -> String {
 pub(crate) fn check(a: &CheckArgs) -> Result<(), Error> {
     let started = std::time::Instant::now();
     let r = Store::check(&a.store, a.deep)?;
-    println!("store {}", a.store.display());
+    outln!("store {}", a.store.display());
     match r.seq_range {
-        Some(s) => println!("claimed: {}", range(s)),
-        None => println!("claimed: no records"),
+        Some(s) => outln!("claimed: {}", range(s)),
+        None => outln!("claimed: no records"),
     }
     if r.deep {
-        println!("records read: {}", r.records_read);
+        outln!("records read: {}", r.records_read);
     }
-    println!("groups checked: {}", r.groups);
+    outln!("groups checked: {}", r.groups);
     if r.is_ok() {
-        println!(
+        outln!(
             "ok: no problem found ({} check, {:.1} s)",
             if r.deep { "deep" } else { "quick" },
             started.elapsed().as_secs_f64()
         );
         return Ok(());
     }
-    println!("problems ({}):", r.problems.len());
+    outln!("problems ({}):", r.problems.len());
     for p in &r.problems {
-        println!("  - {p}");
+        outln!("  - {p}");
     }
     if r.deep {
         match (r.intact, r.resume_after) {
-            (Some(k), Some(cp)) => println!(
+            (Some(k), Some(cp)) => outln!(
                 "can be saved: {} (whole transactions); `changetrack ingest --salvage --store {} BINLOGS...` keeps them and re-reads the binlogs after {cp}",
                 range(k),
                 a.store.display()
             ),
-            _ => println!(
+            _ => outln!(
                 "can be saved: nothing provably intact; ingest the binlogs again into a new store"
             ),
         }
     } else {
-        println!(
+        outln!(
             "`changetrack check --deep --store {}` tells what can be saved",
             a.store.display()
         );

@@ -160,7 +160,7 @@ pub fn group(cmd: GroupCommand) -> Result<(), Error> {
                 true,
             )?;
             let id = groups.create(&name, &user, &pw)?;
-            println!("{id}");
+            outln!("{id}");
             Ok(())
         }
         GroupCommand::List { store, format } => {
@@ -226,7 +226,7 @@ fn print_groups(list: &[GroupStatus], format: ListFormat) {
                     "delay_seconds": g.delay_seconds,
                     "damaged": g.damaged,
                 });
-                println!("{v}");
+                outln!("{v}");
             }
         }
         ListFormat::Table => {
@@ -269,7 +269,7 @@ fn print_groups(list: &[GroupStatus], format: ListFormat) {
                     .zip(widths)
                     .map(|(c, w)| format!("{c:<w$}"))
                     .collect();
-                println!("{}", line.join("  ").trim_end());
+                outln!("{}", line.join("  ").trim_end());
             }
         }
     }
@@ -411,12 +411,12 @@ fn objects_list(store: &Path) -> Result<(), Error> {
     let current = st.current_filter()?;
     let applied = current.as_ref().map_or(0, |(_, a)| *a);
     match &current {
-        Some((f, _)) => println!("tracking: {}", f.describe()),
-        None => println!("tracking: everything (no ingestion yet)"),
+        Some((f, _)) => outln!("tracking: {}", f.describe()),
+        None => outln!("tracking: everything (no ingestion yet)"),
     }
     let history = st.filter_history()?;
     if !history.is_empty() {
-        println!("history:");
+        outln!("history:");
         for h in history {
             let reqs = if h.requests.is_empty() {
                 String::new()
@@ -430,7 +430,7 @@ fn objects_list(store: &Path) -> Result<(), Error> {
                         .join(",")
                 )
             };
-            println!(
+            outln!(
                 "  from seq {} after checkpoint {}: {}{reqs}",
                 h.seq,
                 h.checkpoint,
@@ -443,9 +443,9 @@ fn objects_list(store: &Path) -> Result<(), Error> {
         .filter(|r| r.id > applied)
         .collect();
     if !pending.is_empty() {
-        println!("pending:");
+        outln!("pending:");
         for r in pending {
-            println!(
+            outln!(
                 "  request {}: {}",
                 r.id,
                 serde_json::to_string(&r.change).unwrap_or_default()

@@ -4,7 +4,25 @@
 //! 2 bad usage; 3 the input ends inside an event (the message says where to resume);
 //! 4 the store is locked by another writer; 5 a position outside the stored data range;
 //! 6 wrong credentials; 7 another consumer of the group is active (`consume --no-wait`) or took
-//! over.
+//! over; 8 `precheck` found an item that fails. A closed output pipe (`| head`) and a
+//! requested stop (SIGINT/SIGTERM) end with 0.
+
+/// Writes the formatted text to stdout (see [`emit`]).
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::emit(&format!($($t)*))
+    };
+}
+
+/// Writes the formatted text and a newline to stdout (see [`emit`]).
+macro_rules! outln {
+    () => {
+        $crate::emit("\n")
+    };
+    ($($t:tt)*) => {
+        $crate::emit(&format!("{}\n", format_args!($($t)*)))
+    };
+}
 
 mod check;
 mod groups;
@@ -28,11 +46,22 @@ use changetrack::{
     Store, StoreOptions, SyncMode,
 };
 
+/// The exit codes, for `--help`.
+const EXIT_CODES: &str =
+    "Exit codes: 0 success (also after a requested stop: SIGINT/SIGTERM, or a \
+closed output pipe); 1 an error (corrupt or unsupported input, I/O, a store error); 2 bad usage \
+(also an unknown table or column in a query); 3 the input ends inside an event (the message \
+says where to resume); 4 the store is locked by another writer; 5 a position outside the \
+stored data range; 6 wrong credentials; 7 another consumer of the group is active \
+(consume --no-wait) or took over; 8 precheck failed (an item failed; the report says how to \
+fix it).";
+
 #[derive(Parser)]
 #[command(
     name = "changetrack",
     version,
-    about = "Change tracking for MySQL and MariaDB binlogs"
+    about = "Change tracking for MySQL and MariaDB binlogs",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// More log output (repeat for more).
@@ -167,6 +196,14 @@ enum Command {
         /// Where to start when the store is new: now, earliest, FILE:POS, or a MariaDB GTID.
         #[arg(long, default_value = "now")]
         start: String,
+        /// Seconds to wait for the server's TCP connection to open (each attempt).
+        #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+        connect_timeout: f64,
+        /// Give up (exit code 1) after this many failed connection attempts in a row. Default:
+        /// retry for as long as it takes, as a replica does, logging each attempt (the wait
+        /// doubles from 100 ms to 30 s). The store is created only once the server answered.
+        #[arg(long, value_name = "N")]
+        max_retries: Option<u32>,
         #[command(flatten)]
         tls: TlsArgs,
         /// The store is damaged (`changetrack check` says so): first keep its whole
@@ -180,7 +217,8 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     /// Check that a live server can be tracked (connection, privileges, binlog settings, server
-    /// id, start position), item by item with how to fix each failure.
+    /// id, start position), item by item with how to fix each failure. Exit code 0 when every
+    /// item passes, 8 when one fails (6 when the server refuses the credentials).
     Precheck {
         /// mysql://USER[:PASS]@HOST[:PORT] (without PASS: CHANGETRACK_SOURCE_PASSWORD).
         #[arg(long)]
@@ -194,6 +232,9 @@ enum Command {
         /// The store that would track it (its resume position and tracked objects are checked).
         #[arg(long)]
         store: Option<PathBuf>,
+        /// Seconds to wait for the server's TCP connection to open.
+        #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+        connect_timeout: f64,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -288,12 +329,12 @@ enum Command {
         /// A seq, or a checkpoint OFFSET@FILE_INDEX (every record at it).
         what: String,
     },
-    /// Ingest the binlogs shipped with changetrack into a store, create a group, consume,
     /// Serve a store to Kafka clients (and the DTS consumer SDK), next to `ingest`.
     Serve(serve::ServeArgs),
     /// Check a store: its files, records, indexes, groups and resume position; what is wrong
     /// and what can be saved (exit 1 when anything is wrong).
     Check(check::CheckArgs),
+    /// Ingest the binlogs shipped with changetrack into a store, create a group, consume,
     /// query and show: a tour in one command.
     Demo {
         /// The store directory. Default: changetrack-demo in the temporary directory.
@@ -302,9 +343,9 @@ enum Command {
     },
     /// What is tracked: list, add, remove (takes effect while ingestion runs).
     Objects {
-        /// The store directory.
-        #[arg(long)]
-        store: PathBuf,
+        /// The store directory (before or after the subcommand: `objects list --store DIR`).
+        #[arg(long, global = true)]
+        store: Option<PathBuf>,
         #[command(subcommand)]
         command: groups::ObjectsCommand,
     },
@@ -404,6 +445,21 @@ fn write_text(out: &mut String, rec: &ChangeRecord) {
         }
     }
     out.push('\n');
+}
+
+/// Writes `text` to stdout at once. A closed pipe (`| head`) ends the process quietly with exit
+/// code 0, as for the record output; another write error ends it with exit code 1 and a message
+/// (instead of the panic of `println!`).
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write output: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Buffered record output: rendered into one large buffer, written when it fills.
@@ -539,6 +595,8 @@ struct Live {
     server_id: u32,
     start: String,
     tls: Option<changetrack::source::live::TlsOptions>,
+    connect_timeout: f64,
+    max_retries: Option<u32>,
 }
 
 /// A replica server id derived from the store path (stable across restarts, distinct between
@@ -554,13 +612,35 @@ fn live_options(
     server_id: u32,
     start: &str,
     tls: Option<changetrack::source::live::TlsOptions>,
+    connect_timeout: f64,
+    max_retries: Option<u32>,
 ) -> Result<LiveOptions, Error> {
+    let connect_timeout = std::time::Duration::try_from_secs_f64(connect_timeout)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= std::time::Duration::from_secs(3600))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "--connect-timeout {connect_timeout}: use more than 0 and at most 3600 seconds"
+                ),
+            )
+        })?;
     Ok(LiveOptions {
         server_id,
         start: start.parse::<StartPosition>()?,
         tls,
+        connect_timeout,
+        max_retries,
         ..LiveOptions::default()
     })
+}
+
+/// What `precheck` found: every item passed, or the exit code of a failure.
+enum PrecheckOutcome {
+    Passed,
+    /// This many items failed; exit with this code.
+    Failed(usize, u8),
 }
 
 fn precheck_cmd(
@@ -569,9 +649,10 @@ fn precheck_cmd(
     start: &str,
     store: Option<&std::path::Path>,
     tls: Option<changetrack::source::live::TlsOptions>,
-) -> Result<(), Error> {
+    connect_timeout: f64,
+) -> Result<PrecheckOutcome, Error> {
     let url: SourceUrl = url.parse()?;
-    let opts = live_options(server_id, start, tls)?;
+    let opts = live_options(server_id, start, tls, connect_timeout, None)?;
     let (filter, resume) = match store {
         Some(s) if s.join("CURRENT").exists() => {
             let st = open_reader(&s.to_path_buf())?;
@@ -585,7 +666,7 @@ fn precheck_cmd(
     let items = changetrack::source::live::precheck(&url, &opts, &filter, resume.as_ref())?;
     let mut failed = 0;
     for i in &items {
-        println!(
+        outln!(
             "{} {}: {}",
             if i.passed { "PASS" } else { "FAIL" },
             i.name,
@@ -593,17 +674,21 @@ fn precheck_cmd(
         );
         if !i.passed {
             failed += 1;
-            println!("     fix: {}", i.fix);
+            outln!("     fix: {}", i.fix);
         }
     }
     if failed > 0 {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("{failed} precheck item(s) failed"),
+        // Refused credentials: the same exit code as `ingest` gives for them.
+        let unauthorized = items
+            .iter()
+            .any(|i| !i.passed && i.error == Some(ErrorKind::Unauthorized));
+        return Ok(PrecheckOutcome::Failed(
+            failed,
+            if unauthorized { 6 } else { 8 },
         ));
     }
-    println!("all {} checks passed", items.len());
-    Ok(())
+    outln!("all {} checks passed", items.len());
+    Ok(PrecheckOutcome::Passed)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -644,20 +729,12 @@ fn ingest_cmd(
         retention,
         ..StoreOptions::default()
     };
-    let st = Store::open(store, sopts)?;
     if batching.0 == 0 {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             "--batch-records is at least 1",
         ));
     }
-    let opts = IngestOptions {
-        filter,
-        follow,
-        batch_records: batching.0,
-        batch_latency: batching.1,
-        ..IngestOptions::default()
-    };
     let stop: changetrack::ingest::StopFlag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| {
@@ -667,6 +744,42 @@ fn ingest_cmd(
             )
         })?;
     }
+    // A live source: wait for the server before the store is opened, so that nothing is
+    // created (or changed in an existing store) until it answers.
+    let live = match live {
+        Some(l) => {
+            let url: SourceUrl = l.url.parse()?;
+            let lopts = live_options(
+                l.server_id,
+                &l.start,
+                l.tls.clone(),
+                l.connect_timeout,
+                l.max_retries,
+            )?;
+            eprintln!(
+                "streaming from {url} as replica {} (Ctrl-C stops at a transaction boundary)",
+                l.server_id
+            );
+            let t0 = std::time::Instant::now();
+            if !changetrack::source::live::wait_for_server(&url, &lopts, Some(&stop))? {
+                outln!(
+                    "ingested 0 transactions, 0 records, 0 bytes in {:.3}s; stopped before {url} answered (the store was not opened)",
+                    t0.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            Some((url, lopts))
+        }
+        None => None,
+    };
+    let st = Store::open(store, sopts)?;
+    let opts = IngestOptions {
+        filter,
+        follow,
+        batch_records: batching.0,
+        batch_latency: batching.1,
+        ..IngestOptions::default()
+    };
     let total: u64 = paths
         .iter()
         .map(|p| {
@@ -702,22 +815,14 @@ fn ingest_cmd(
         }
     };
     let s = match &live {
-        Some(l) => {
-            let url: SourceUrl = l.url.parse()?;
-            let lopts = live_options(l.server_id, &l.start, l.tls.clone())?;
-            eprintln!(
-                "streaming from {url} as replica {} (Ctrl-C stops at a transaction boundary)",
-                l.server_id
-            );
-            changetrack::source::live::ingest_live(
-                &st,
-                &url,
-                &lopts,
-                &opts,
-                Some(&stop),
-                &mut progress,
-            )?
-        }
+        Some((url, lopts)) => changetrack::source::live::ingest_live(
+            &st,
+            url,
+            lopts,
+            &opts,
+            Some(&stop),
+            &mut progress,
+        )?,
         None => changetrack::ingest(&st, paths, &opts, Some(&stop), &mut progress)?,
     };
     if let Some(b) = &bar {
@@ -728,7 +833,7 @@ fn ingest_cmd(
         || "none".to_owned(),
         |p| format!("{}@{} ({})", p.offset, p.file_index, p.file_name),
     );
-    println!(
+    outln!(
         "ingested {} transactions, {} records, {} bytes in {:.3}s ({:.0} records/s, {:.1} MB/s); resume position {pos}{}",
         s.transactions,
         s.records,
@@ -738,6 +843,9 @@ fn ingest_cmd(
         s.bytes as f64 / secs / 1e6,
         if s.incomplete_tail { "; stopped at a partial event" } else { "" }
     );
+    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!("stopped on request (SIGINT/SIGTERM) at a transaction boundary");
+    }
     Ok(())
 }
 
@@ -770,11 +878,11 @@ fn range(store: &PathBuf, format: RangeFormat) -> Result<(), Error> {
     let st = open_reader(store)?;
     let r = st.data_range()?;
     match (format, r) {
-        (RangeFormat::Text, None) => println!("the store is empty"),
-        (RangeFormat::Jsonl, None) => println!("{{\"oldest\":null,\"newest\":null}}"),
+        (RangeFormat::Text, None) => outln!("the store is empty"),
+        (RangeFormat::Jsonl, None) => outln!("{{\"oldest\":null,\"newest\":null}}"),
         (RangeFormat::Text, Some(r)) => {
             for (name, e) in [("oldest", &r.oldest), ("newest", &r.newest)] {
-                println!(
+                outln!(
                     "{name}: seq {} checkpoint {} time {} ({} UTC)",
                     e.seq,
                     e.checkpoint,
@@ -790,7 +898,7 @@ fn range(store: &PathBuf, format: RangeFormat) -> Result<(), Error> {
                     e.seq, e.checkpoint, e.timestamp
                 )
             };
-            println!(
+            outln!(
                 "{{\"oldest\":{},\"newest\":{}}}",
                 end(&r.oldest),
                 end(&r.newest)
@@ -803,20 +911,22 @@ fn range(store: &PathBuf, format: RangeFormat) -> Result<(), Error> {
 fn stats(store: &PathBuf) -> Result<(), Error> {
     let st = open_reader(store)?;
     let s = st.stats()?;
-    println!("records:      {}", s.records);
-    println!("record bytes: {}", s.record_bytes);
-    println!("disk bytes:   {}", s.disk_bytes);
-    println!("seq range:    {}..{}", s.oldest_seq, s.last_seq);
-    println!("tables:       {}", s.tables);
+    outln!("records:      {}", s.records);
+    outln!("record bytes: {}", s.record_bytes);
+    outln!("disk bytes:   {}", s.disk_bytes);
+    outln!("seq range:    {}..{}", s.oldest_seq, s.last_seq);
+    outln!("tables:       {}", s.tables);
     match &s.source {
-        Some(p) => println!(
+        Some(p) => outln!(
             "resume at:    {}@{} ({})",
-            p.offset, p.file_index, p.file_name
+            p.offset,
+            p.file_index,
+            p.file_name
         ),
-        None => println!("resume at:    (nothing ingested)"),
+        None => outln!("resume at:    (nothing ingested)"),
     }
     if let Some(r) = st.data_range()? {
-        println!("data range:   {r}");
+        outln!("data range:   {r}");
     }
     Ok(())
 }
@@ -876,6 +986,8 @@ fn main() -> ExitCode {
             source,
             server_id,
             start,
+            connect_timeout,
+            max_retries,
             tls,
             batch_records,
             batch_latency_ms,
@@ -894,6 +1006,8 @@ fn main() -> ExitCode {
                 server_id: server_id.unwrap_or_else(|| default_server_id(Some(&store))),
                 start,
                 tls: tls.options(),
+                connect_timeout,
+                max_retries,
             });
             let batching = (
                 batch_records,
@@ -912,14 +1026,23 @@ fn main() -> ExitCode {
             server_id,
             start,
             store,
+            connect_timeout,
             tls,
-        } => precheck_cmd(
+        } => match precheck_cmd(
             &source,
             server_id.unwrap_or_else(|| default_server_id(store.as_deref())),
             &start,
             store.as_deref(),
             tls.options(),
-        ),
+            connect_timeout,
+        ) {
+            Ok(PrecheckOutcome::Passed) => Ok(()),
+            Ok(PrecheckOutcome::Failed(n, code)) => {
+                eprintln!("error: {n} precheck item(s) failed (exit code {code})");
+                return ExitCode::from(code);
+            }
+            Err(e) => Err(e),
+        },
         Command::Dump {
             store,
             from_seq,
@@ -943,7 +1066,13 @@ fn main() -> ExitCode {
         Command::Demo { store } => view::demo(store),
         Command::Serve(a) => serve::serve(&a),
         Command::Check(a) => check::check(&a),
-        Command::Objects { store, command } => groups::objects(&store, command),
+        Command::Objects { store, command } => match store {
+            Some(store) => groups::objects(&store, command),
+            None => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "objects needs --store DIR (e.g. changetrack objects list --store DIR)",
+            )),
+        },
         Command::Consume {
             store,
             group,

@@ -89,13 +89,15 @@ fn range_line(r: Option<&DataRange>) -> String {
     }
 }
 
-/// Left-aligned columns, two spaces apart.
+/// Left-aligned columns, two spaces apart, by display width (a CJK character takes two
+/// terminal cells).
 pub fn aligned(rows: &[Vec<String>]) -> String {
+    use unicode_width::UnicodeWidthStr;
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; n];
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(c.width());
         }
     }
     let mut out = String::new();
@@ -105,7 +107,9 @@ pub fn aligned(rows: &[Vec<String>]) -> String {
             if i > 0 {
                 line.push_str("  ");
             }
-            let _ = write!(line, "{c:<w$}", w = widths[i]);
+            line.push_str(c);
+            let pad = widths[i].saturating_sub(c.width());
+            line.extend(std::iter::repeat_n(' ', pad));
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -180,7 +184,7 @@ pub fn query(a: &QueryArgs) -> Result<(), Error> {
                     .as_ref()
                     .map_or_else(String::new, |c| format!("; more: --cursor {c}"))
             );
-            print!("{text}");
+            out!("{text}");
         }
     }
     Ok(())
@@ -340,7 +344,7 @@ pub fn show(store: &Path, what: &str) -> Result<(), Error> {
         }
         out.push_str(&render_details(r, color));
     }
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }
 
@@ -367,7 +371,7 @@ const DEMO_PASSWORD: &str = "Demo_pass1";
 
 pub fn demo(store: Option<PathBuf>) -> Result<(), Error> {
     let dir = store.unwrap_or_else(|| std::env::temp_dir().join("changetrack-demo"));
-    println!("== changetrack demo: store in {}", dir.display());
+    outln!("== changetrack demo: store in {}", dir.display());
     // 1. Ingest the shipped binlogs (a second run resumes and adds nothing).
     let src = std::env::temp_dir().join(format!("changetrack-demo-binlogs-{}", std::process::id()));
     std::fs::create_dir_all(&src).map_err(|e| {
@@ -394,7 +398,7 @@ pub fn demo(store: Option<PathBuf>) -> Result<(), Error> {
     );
     let _ = std::fs::remove_dir_all(&src);
     let s = s?;
-    println!(
+    outln!(
         "\n== 1. ingested 3 MariaDB binlogs: {} transactions, {} new records ({} stored in all)",
         s.transactions,
         s.records,
@@ -406,7 +410,7 @@ pub fn demo(store: Option<PathBuf>) -> Result<(), Error> {
         Some(g) => g.id,
         None => groups.create(DEMO_GROUP, DEMO_USER, &demo_password())?,
     };
-    println!("\n== 2. consumer group {DEMO_GROUP:?}: id {id}, user {DEMO_USER}");
+    outln!("\n== 2. consumer group {DEMO_GROUP:?}: id {id}, user {DEMO_USER}");
     // 3. Consume a batch and commit.
     let mut c = st.consumer(&id, DEMO_USER, &demo_password(), StartAt::Committed)?;
     let mut n = 0u64;
@@ -422,14 +426,14 @@ pub fn demo(store: Option<PathBuf>) -> Result<(), Error> {
     }
     if let Some(r) = &last {
         c.commit(r)?;
-        println!(
+        outln!(
             "\n== 3. consumed {n} records (seq {}..{}) and committed checkpoint {}",
             r.seq + 1 - n,
             r.seq,
             r.checkpoint
         );
     } else {
-        println!("\n== 3. nothing left to consume: the group committed everything already");
+        outln!("\n== 3. nothing left to consume: the group committed everything already");
     }
     drop(c);
     let list = groups.status_all(&st)?;
@@ -446,9 +450,9 @@ pub fn demo(store: Option<PathBuf>) -> Result<(), Error> {
                 .map_or_else(|| "-".to_owned(), |d| d.to_string()),
         ]);
     }
-    print!("{}", aligned(&rows));
+    out!("{}", aligned(&rows));
     // 4. A query: the latest changes of one table.
-    println!(
+    outln!(
         "\n== 4. changetrack query --store {} --table corpus.t_int --limit 8",
         dir.display()
     );
@@ -480,25 +484,67 @@ pub fn demo(store: Option<PathBuf>) -> Result<(), Error> {
             utc(r.timestamp),
         ]);
     }
-    println!("{}", range_line(page.range.as_ref()));
-    print!("{}", aligned(&rows));
+    outln!("{}", range_line(page.range.as_ref()));
+    out!("{}", aligned(&rows));
     // 5. The details of the newest UPDATE.
     if let Some(u) = page.records.iter().find(|r| r.op == Op::Update) {
-        println!(
+        outln!(
             "\n== 5. changetrack show --store {} {}",
             dir.display(),
             u.seq
         );
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", render_details(u, color));
+        out!("{}", render_details(u, color));
     }
-    println!(
-        "\nNext: `changetrack query --store {0}` (add --help), `changetrack consume --store {0} --group {id} --user {DEMO_USER}`.",
-        dir.display()
+    let store_arg = shell_quoted(&dir.display().to_string());
+    // The password the group was created with: the demo's own, or the one in the environment
+    // (which is not repeated on the screen).
+    let (env, note) = if std::env::var_os("CHANGETRACK_PASSWORD").is_some() {
+        (String::new(), "   # with CHANGETRACK_PASSWORD as set now")
+    } else {
+        (format!("CHANGETRACK_PASSWORD={DEMO_PASSWORD} "), "")
+    };
+    outln!(
+        "\nNext:\n  changetrack query --store {store_arg}   # add --help for the options\n  \
+         {env}changetrack consume --store {store_arg} --group {id} --user {DEMO_USER}{note}"
     );
     Ok(())
 }
 
+/// `s` as one word for a POSIX shell (single-quoted unless it is plainly safe).
+fn shell_quoted(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 fn demo_password() -> String {
     std::env::var("CHANGETRACK_PASSWORD").unwrap_or_else(|_| DEMO_PASSWORD.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_by_display_width() {
+        let rows = vec![
+            vec!["a".to_owned(), "x".to_owned()],
+            vec!["杭州市".to_owned(), "y".to_owned()],
+        ];
+        // 杭州市 takes six terminal cells: "a" is padded to six, then two spaces.
+        assert_eq!(aligned(&rows), "a       x\n杭州市  y\n");
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_quoted("/tmp/x-1"), "/tmp/x-1");
+        assert_eq!(shell_quoted("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
+    }
 }

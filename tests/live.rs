@@ -120,7 +120,8 @@ fn precheck_reports_each_item_with_a_fix() {
         .find(|i| i.name.contains("start position"))
         .unwrap();
     assert!(!i.passed && i.detail.contains(&newest), "{i:?}");
-    // The CLI prints every item and fails with exit code 2 on a failed one.
+    // The CLI prints every item and fails with exit code 8 (precheck failed, not 2: bad usage)
+    // on a failed one.
     let out = Command::new(BIN)
         .args([
             "precheck",
@@ -131,7 +132,7 @@ fn precheck_reports_each_item_with_a_fix() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(8));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("FAIL privileges") && text.contains("fix: GRANT"),

@@ -86,9 +86,20 @@ impl std::str::FromStr for Condition {
             Some((p, c)) if p.eq_ignore_ascii_case("after") || p.eq_ignore_ascii_case("new") => {
                 (Image::After, c)
             }
+            Some((p, _)) if !col.starts_with('`') => {
+                return Err(bad(&format!(
+                    "{col:?} has the prefix {p:?}: the only prefixes are before. and after. \
+                     (a column name with a dot goes in backquotes)"
+                )))
+            }
             _ => (Image::Either, col),
         };
-        let column = column.trim_matches('`');
+        let column = match column.strip_prefix('`') {
+            Some(c) => c
+                .strip_suffix('`')
+                .ok_or_else(|| bad("a backquote is not closed"))?,
+            None => column,
+        };
         if column.is_empty() {
             return Err(bad("no column"));
         }
@@ -129,6 +140,21 @@ impl std::str::FromStr for Condition {
         let v = rest[len..].trim();
         if v.is_empty() {
             return Err(bad("no value"));
+        }
+        if v.starts_with(|c: char| "=!<>".contains(c)) {
+            let op_text: String = rest
+                .chars()
+                .take_while(|c| "=!<>".contains(*c) || c.is_whitespace())
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            return Err(bad(&format!(
+                "unknown operator {op_text:?} (quote a value that starts with one of = ! < >)"
+            )));
+        }
+        for q in ['\'', '"'] {
+            if v.starts_with(q) && (v.len() < 2 || !v.ends_with(q)) {
+                return Err(bad("a quote is not closed"));
+            }
         }
         Ok(Self {
             image,
@@ -312,6 +338,9 @@ impl Store {
             (db, None) => (db.clone(), None),
         };
         let range = self.data_range()?;
+        if range.is_some() {
+            self.check_names(database.as_deref(), table.as_deref(), &q.conditions)?;
+        }
         let Some(r) = range.clone() else {
             return Ok(QueryPage {
                 records: Vec::new(),
@@ -393,6 +422,100 @@ impl Store {
             page.next_cursor = page.records.last().map(|r| format!("s{}", r.seq));
         }
         Ok(page)
+    }
+}
+
+/// At most this many names in an error message.
+const NAMES_SHOWN: usize = 30;
+
+/// `a, b, c` (with "and N more" past [`NAMES_SHOWN`]).
+fn name_list(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .take(NAMES_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > NAMES_SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - NAMES_SHOWN));
+    }
+    s
+}
+
+impl Store {
+    /// A query's database, table and condition columns must exist in the store: an unknown
+    /// one is `InvalidArgument` naming what exists.
+    fn check_names(
+        &self,
+        database: Option<&str>,
+        table: Option<&str>,
+        conditions: &[Condition],
+    ) -> Result<()> {
+        let tables = self.known_tables()?;
+        if let Some(db) = database {
+            let mut dbs = self.known_databases()?;
+            dbs.extend(tables.iter().map(|t| t.database.clone()));
+            dbs.sort();
+            dbs.dedup();
+            let db_known = dbs.iter().any(|d| d == db);
+            match table {
+                Some(t) if !tables.iter().any(|k| k.database == db && k.table == t) => {
+                    let names: Vec<String> = tables
+                        .iter()
+                        .filter(|k| !db_known || k.database == db)
+                        .map(|k| format!("{}.{}", k.database, k.table))
+                        .collect();
+                    return Err(Error::invalid(format!(
+                        "the store has no table {db}.{t}; {}: {}",
+                        if db_known {
+                            format!("the tables of {db}")
+                        } else {
+                            "its tables".to_owned()
+                        },
+                        if names.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            name_list(&names)
+                        }
+                    )));
+                }
+                None if !db_known => {
+                    return Err(Error::invalid(format!(
+                        "the store has no database {db:?}; its databases: {}",
+                        name_list(&dbs)
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let scope: Vec<&crate::store::KnownTable> = tables
+            .iter()
+            .filter(|k| {
+                database.is_none_or(|d| k.database == d) && table.is_none_or(|t| k.table == t)
+            })
+            .collect();
+        let mut columns: Vec<String> = scope.iter().flat_map(|k| k.columns.clone()).collect();
+        columns.sort();
+        columns.dedup();
+        if columns.is_empty() {
+            // Only DDL named the table(s): nothing to check against.
+            return Ok(());
+        }
+        for c in conditions {
+            if !columns.iter().any(|n| n.eq_ignore_ascii_case(&c.column)) {
+                let place = match (database, table) {
+                    (Some(d), Some(t)) => format!("{d}.{t}"),
+                    (Some(d), None) => format!("any table of {d}"),
+                    _ => "any stored table".to_owned(),
+                };
+                return Err(Error::invalid(format!(
+                    "no column {:?} in {place}; the columns: {}",
+                    c.column,
+                    name_list(&columns)
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -763,7 +886,25 @@ mod tests {
         assert_eq!(c.op, CmpOp::Like);
         let c: Condition = "x<>3".parse().unwrap();
         assert_eq!(c.op, CmpOp::Ne);
-        for bad in ["", "x", "x ~ 3", "x =", "x IS MAYBE", "= 3"] {
+        let c: Condition = "`a.b` = 1".parse().unwrap();
+        assert_eq!(c.column, "a.b");
+        let c: Condition = "x = '=3'".parse().unwrap();
+        assert_eq!(c.value.as_deref(), Some("=3"));
+        for bad in [
+            "",
+            "x",
+            "x ~ 3",
+            "x =",
+            "x IS MAYBE",
+            "= 3",
+            "pk ==",
+            "pk == 3",
+            "pk = = 3",
+            "pk =< 3",
+            "middle.pk = 3",
+            "x = 'abc",
+            "`x = 1",
+        ] {
             assert!(bad.parse::<Condition>().is_err(), "{bad:?}");
         }
     }

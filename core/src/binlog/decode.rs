@@ -272,6 +272,23 @@ impl Decoder {
         self.pending_xa.values().map(|p| p.start).min()
     }
 
+    /// Where a reader that stops here has to start again so that it loses nothing: the start
+    /// of the open transaction (or of the events that open the next one, such as its GTID), or
+    /// of the oldest prepared XA transaction, whichever is earliest. `None` between
+    /// transactions.
+    #[must_use]
+    pub fn restart_point(&self) -> Option<Checkpoint> {
+        [
+            self.txn.as_ref().map(|t| t.start),
+            self.next_group.as_ref().map(|g| self.cp(g.1)),
+            self.stmt_start.map(|s| self.cp(s)),
+            self.pending_xa_start(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// Whether finished records are waiting.
     #[must_use]
     pub fn has_output(&self) -> bool {

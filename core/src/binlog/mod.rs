@@ -393,12 +393,29 @@ impl BinlogReader {
                     }
                 }
                 Framed::Incomplete { offset, have, need } => {
+                    // Resume where the transaction the partial event belongs to starts: its
+                    // events before this one must be read again (the same position `ingest`
+                    // stores). An XA transaction prepared in an earlier file is not counted
+                    // here: the offset is one in this file.
+                    let index = self.files.get(self.cur).map_or(0, |f| f.index);
+                    let resume = self
+                        .decoder
+                        .restart_point()
+                        .filter(|cp| cp.file_index == index && cp.offset < offset)
+                        .map_or(offset, |cp| cp.offset);
+                    let what = if resume < offset {
+                        format!("; its transaction starts at {resume}")
+                    } else {
+                        String::new()
+                    };
                     return Err(Error::new(
                         ErrorKind::Incomplete,
-                        format!("the file ends inside an event: {have} of {need} bytes present"),
+                        format!(
+                            "the file ends inside an event: {have} of {need} bytes present{what}"
+                        ),
                     )
                     .at_offset(offset)
-                    .with_resume_offset(offset));
+                    .with_resume_offset(resume));
                 }
             }
         }

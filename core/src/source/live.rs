@@ -83,6 +83,9 @@ pub struct LiveOptions {
     pub connect_timeout: Duration,
     /// Longest wait between reconnection attempts (the wait doubles from 100 ms). Default: 30 s.
     pub max_backoff: Duration,
+    /// Give up after this many failed connection attempts in a row (each one is logged).
+    /// Default: `None`, retry for as long as it takes, as a replica does.
+    pub max_retries: Option<u32>,
     /// Binlog reading limits.
     pub binlog: BinlogOptions,
     /// TLS for the connection. Default: none (plain TCP).
@@ -109,6 +112,7 @@ impl Default for LiveOptions {
             read_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(30),
+            max_retries: None,
             binlog: BinlogOptions::default(),
             tls: None,
         }
@@ -176,14 +180,158 @@ impl std::str::FromStr for SourceUrl {
     }
 }
 
+/// A client error in plain words: `ERROR 1227 (42000): Access denied; ...` for a server
+/// error, the message alone for the others (not the driver's `MySqlError { .. }` debug form).
+fn plain(e: &mysql::Error) -> String {
+    let io = |e: &std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            "no answer in time (read timeout)".to_owned()
+        }
+        _ => e.to_string(),
+    };
+    match e {
+        mysql::Error::MySqlError(m) => m.to_string(),
+        mysql::Error::IoError(e) => io(e),
+        mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(e)) => {
+            io(e)
+        }
+        mysql::Error::CodecError(c) => c.to_string(),
+        mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => {
+            "the server does not offer TLS (it is not configured with a certificate)".to_owned()
+        }
+        mysql::Error::DriverError(d) => d.to_string(),
+        other => {
+            // `TlsError { .. }`, `UrlError { .. }`: the text inside.
+            let t = other.to_string();
+            match (t.find("{ "), t.strip_suffix(" }")) {
+                (Some(i), Some(inner)) => inner[i + 2..].to_owned(),
+                _ => t,
+            }
+        }
+    }
+}
+
 fn db_err(context: &str, e: &mysql::Error) -> Error {
     let kind = match e {
         mysql::Error::MySqlError(m) if m.code == 1045 || m.code == 1044 => ErrorKind::Unauthorized,
         mysql::Error::MySqlError(m) if m.code == 1236 => ErrorKind::OutOfRange,
         mysql::Error::MySqlError(_) => ErrorKind::InvalidArgument,
+        mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => ErrorKind::Unsupported,
         _ => ErrorKind::Io,
     };
-    Error::new(kind, format!("{context}: {e}"))
+    Error::new(kind, format!("{context}: {}", plain(e)))
+}
+
+/// Whether a failed connection could be a peer that is not a MySQL server (as opposed to a
+/// refusal, a server error or a TLS problem).
+fn maybe_not_mysql(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::IoError(io) => !matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+        ),
+        mysql::Error::CodecError(_) => true,
+        mysql::Error::DriverError(d) => matches!(
+            d,
+            mysql::DriverError::PacketOutOfSync
+                | mysql::DriverError::PacketTooLarge
+                | mysql::DriverError::UnexpectedPacket
+                | mysql::DriverError::UnsupportedProtocol(_)
+                | mysql::DriverError::Protocol41NotSet
+                | mysql::DriverError::CouldNotParseVersion
+        ),
+        _ => false,
+    }
+}
+
+/// Opens a TCP connection to the source and reads the start of what it sends first: a MySQL
+/// server sends its handshake (protocol 10) or an error packet at once. `Err` says, in plain
+/// words, how the peer is not a MySQL server; `Ok` when it looks like one, or when it cannot
+/// be reached at all (the client's own error says that better).
+fn probe(url: &SourceUrl, opts: &LiveOptions) -> std::result::Result<(), String> {
+    use std::io::Read;
+    use std::net::ToSocketAddrs;
+    if url.opts.get_socket().is_some() {
+        return Ok(());
+    }
+    let host = url.opts.get_ip_or_hostname();
+    let port = url.opts.get_tcp_port();
+    let peer = format!("{host}:{port}");
+    let Ok(addrs) = (host.as_ref(), port).to_socket_addrs() else {
+        return Ok(());
+    };
+    let Some(mut sock) = addrs
+        .into_iter()
+        .find_map(|a| std::net::TcpStream::connect_timeout(&a, opts.connect_timeout).ok())
+    else {
+        return Ok(());
+    };
+    let wait = opts
+        .connect_timeout
+        .min(Duration::from_secs(2))
+        .max(Duration::from_millis(100));
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 32];
+    let mut have = 0;
+    let mut closed = false;
+    while have < 5 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match sock.read(&mut buf[have..]) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => have += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    let not = |why: String| Err(format!("{peer} did not answer as a MySQL server ({why})"));
+    let shown = || {
+        buf[..have]
+            .iter()
+            .flat_map(|b| std::ascii::escape_default(*b))
+            .map(char::from)
+            .collect::<String>()
+    };
+    if have >= 5 {
+        let len = u32::from_le_bytes([buf[0], buf[1], buf[2], 0]);
+        let (seq, first) = (buf[3], buf[4]);
+        if seq == 0 && len > 0 && (first == 10 || first == 0xff) {
+            return Ok(());
+        }
+        return not(format!("it sent \"{}\", not a MySQL greeting", shown()));
+    }
+    match (have, closed) {
+        (0, true) => not("it closed the connection without a greeting".to_owned()),
+        (0, false) => not(format!(
+            "it sent nothing within {:.1} s",
+            wait.as_secs_f64()
+        )),
+        _ => not(format!(
+            "it sent only \"{}\"{}",
+            shown(),
+            if closed {
+                " and closed the connection"
+            } else {
+                ""
+            }
+        )),
+    }
 }
 
 fn connect(url: &SourceUrl, opts: &LiveOptions) -> Result<Conn> {
@@ -200,7 +348,108 @@ fn connect(url: &SourceUrl, opts: &LiveOptions) -> Result<Conn> {
         }
         o = o.ssl_opts(Some(ssl));
     }
-    Conn::new(o).map_err(|e| db_err(&format!("cannot connect to {url}"), &e))
+    Conn::new(o).map_err(|e| {
+        if maybe_not_mysql(&e) {
+            if let Err(why) = probe(url, opts) {
+                return Error::new(ErrorKind::Io, format!("cannot connect to {url}: {why}"));
+            }
+        }
+        db_err(&format!("cannot connect to {url}"), &e)
+    })
+}
+
+/// [`connect`] on a helper thread, so that `stop` ends the wait at once (within 20 ms) even
+/// while the connection attempt waits for its timeout. `None`: stopped.
+fn connect_interruptible(
+    url: &SourceUrl,
+    opts: &LiveOptions,
+    stop: Option<&StopFlag>,
+) -> Option<Result<Conn>> {
+    let Some(stop) = stop else {
+        return Some(connect(url, opts));
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (u, o) = (url.clone(), opts.clone());
+    let spawned = std::thread::Builder::new()
+        .name("changetrack-connect".into())
+        .spawn(move || {
+            let _ = tx.send(connect(&u, &o));
+        });
+    if spawned.is_err() {
+        return Some(connect(url, opts));
+    }
+    loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(r) => return Some(r),
+            Err(RecvTimeoutError::Timeout) if stop.load(Ordering::SeqCst) => return None,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Some(Err(Error::new(
+                    ErrorKind::Internal,
+                    "the connection thread ended",
+                )))
+            }
+        }
+    }
+}
+
+/// Sleeps `d`, or less when `stop` is set (checked every 20 ms). True when stopped.
+fn sleep_unless_stopped(d: Duration, stop: Option<&StopFlag>) -> bool {
+    let until = Instant::now() + d;
+    loop {
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return true;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+}
+
+/// Waits until the server at `url` accepts a connection: retries network failures with
+/// backoff (100 ms, doubling up to `opts.max_backoff`), logging each one, at most
+/// `opts.max_retries` times when set. `stop` ends the wait at once. Nothing is written
+/// anywhere, so a caller can make its store only once the server answered.
+///
+/// Returns `Ok(true)` once connected, `Ok(false)` when `stop` was set first.
+///
+/// # Errors
+/// `Unauthorized` for refused credentials, `Unsupported` for TLS the server does not offer,
+/// `InvalidArgument` for another server refusal; `Io` once `max_retries` attempts failed.
+pub fn wait_for_server(
+    url: &SourceUrl,
+    opts: &LiveOptions,
+    stop: Option<&StopFlag>,
+) -> Result<bool> {
+    let mut backoff = Duration::from_millis(100);
+    let mut failures = 0u32;
+    loop {
+        match connect_interruptible(url, opts, stop) {
+            None => return Ok(false),
+            Some(Ok(_)) => return Ok(true),
+            Some(Err(e)) if e.kind() == ErrorKind::Io => {
+                failures = failures.saturating_add(1);
+                if opts.max_retries.is_some_and(|n| failures > n) {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("{e} (gave up after {failures} attempts, --max-retries)"),
+                    ));
+                }
+                tracing::warn!(
+                    "{e}; attempt {failures}{}, next in {backoff:?}",
+                    opts.max_retries
+                        .map_or_else(String::new, |n| format!(" of {}", n.saturating_add(1)))
+                );
+                if sleep_unless_stopped(backoff, stop) {
+                    return Ok(false);
+                }
+                backoff = (backoff * 2).min(opts.max_backoff);
+            }
+            Some(Err(e)) => return Err(e),
+        }
+    }
 }
 
 /// One precheck item.
@@ -214,6 +463,9 @@ pub struct CheckItem {
     pub detail: String,
     /// How to fix it (for a failed item).
     pub fix: String,
+    /// For a failed item caused by an error: its kind (`Unauthorized` for refused
+    /// credentials, `Io` for a network failure).
+    pub error: Option<ErrorKind>,
 }
 
 /// The server's binlogs (`SHOW BINARY LOGS`): name and size.
@@ -277,8 +529,22 @@ pub fn precheck(
             } else {
                 fix.to_owned()
             },
+            error: None,
         });
     };
+    // A peer that is not a MySQL server is told apart at once, not after a read timeout.
+    if let Err(why) = probe(url, opts) {
+        item(
+            "connection and authentication",
+            false,
+            why,
+            "check the host and port: they must be those of the MySQL/MariaDB server",
+        );
+        if let Some(i) = items.last_mut() {
+            i.error = Some(ErrorKind::Io);
+        }
+        return Ok(items);
+    }
     let mut conn = match connect(url, opts) {
         Ok(c) => {
             item(
@@ -293,12 +559,19 @@ pub fn precheck(
             c
         }
         Err(e) => {
-            item(
-                "connection and authentication",
-                false,
-                e.to_string(),
-                "check the host, port, user and password; the server must accept TCP connections from this machine",
-            );
+            let fix = match e.kind() {
+                ErrorKind::Unauthorized => {
+                    "check the user and password (and that the account may connect from this host)"
+                }
+                ErrorKind::Unsupported => {
+                    "enable TLS on the server (ssl_cert and ssl_key), or connect without --tls"
+                }
+                _ => "check the host, port, user and password; the server must accept TCP connections from this machine",
+            };
+            item("connection and authentication", false, e.to_string(), fix);
+            if let Some(i) = items.last_mut() {
+                i.error = Some(e.kind());
+            }
             return Ok(items);
         }
     };
@@ -356,7 +629,22 @@ pub fn precheck(
             }
         }
     }
-    let user = url.opts.get_user().unwrap_or("USER").to_owned();
+    // The account the server authenticated (its host part may be a pattern or `localhost`),
+    // not the name in the URL.
+    let account = conn
+        .query_first::<String, _>("SELECT CURRENT_USER()")
+        .ok()
+        .flatten()
+        .and_then(|a| {
+            a.rsplit_once('@')
+                .map(|(u, h)| (u.to_owned(), h.to_owned()))
+        })
+        .unwrap_or_else(|| {
+            (
+                url.opts.get_user().unwrap_or("USER").to_owned(),
+                "%".to_owned(),
+            )
+        });
     item(
         "privileges: REPLICATION SLAVE, REPLICATION CLIENT, SELECT on the tracked objects",
         missing.is_empty(),
@@ -365,9 +653,7 @@ pub fn precheck(
         } else {
             format!("missing: {}", missing.join(", "))
         },
-        &format!(
-            "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '{user}'@'%' (or SELECT on each tracked database)"
-        ),
+        &grant_fix(&missing, &account.0, &account.1),
     );
     let v = |conn: &mut Conn, n: &str| variable(conn, n).unwrap_or_default();
     let log_bin = v(&mut conn, "log_bin");
@@ -465,7 +751,11 @@ pub fn precheck(
             "the start position is still on the server",
             false,
             e.to_string(),
-            "grant REPLICATION CLIENT (SHOW BINARY LOGS)",
+            &format!(
+                "the account needs REPLICATION CLIENT (or BINLOG MONITOR) to list the binlogs: GRANT REPLICATION CLIENT ON *.* TO {}@{};",
+                sql_string(&account.0),
+                sql_string(&account.1)
+            ),
         ),
     }
     let checksum = v(&mut conn, "binlog_checksum");
@@ -495,6 +785,30 @@ pub fn precheck(
         "",
     );
     Ok(items)
+}
+
+/// `'text'` as a MySQL string literal.
+fn sql_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// The GRANT statements that give `user@host` the missing privileges (`missing` as the
+/// precheck lists them: global privileges, `SELECT ON *.*`, `SELECT ON `db`.*`, ...).
+fn grant_fix(missing: &[String], user: &str, host: &str) -> String {
+    let to = format!("{}@{}", sql_string(user), sql_string(host));
+    let mut global: Vec<&str> = Vec::new();
+    let mut statements = Vec::new();
+    for m in missing {
+        match m.as_str() {
+            "SELECT ON *.*" => global.push("SELECT"),
+            p if !p.contains(" ON ") => global.push(p),
+            p => statements.push(format!("GRANT {p} TO {to};")),
+        }
+    }
+    if !global.is_empty() {
+        statements.insert(0, format!("GRANT {} ON *.* TO {to};", global.join(", ")));
+    }
+    statements.join(" ")
 }
 
 /// Databases whose tables are never tracked.
@@ -924,18 +1238,12 @@ pub fn ingest_live(
     opts.validate()?;
     let stopped = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
     // The server may be restarting: wait for it (with backoff) rather than give up, unless it
-    // refuses the credentials.
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match connect(url, opts) {
-            Ok(_) => break,
-            Err(e) if e.kind() == ErrorKind::Io && !stopped() => {
-                tracing::warn!("{e}; retrying in {backoff:?}");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(opts.max_backoff);
-            }
-            Err(e) => return Err(e),
-        }
+    // refuses the credentials. A stop request while waiting is a clean stop.
+    if !wait_for_server(url, opts, stop)? {
+        return Ok(IngestStats {
+            position: store.source_position()?,
+            ..IngestStats::default()
+        });
     }
     let resume = store.source_position()?;
     let filter = store
@@ -949,7 +1257,7 @@ pub fn ingest_live(
         .collect();
     if let Some(first) = failed.first() {
         let kind = if first.name.starts_with("connection") {
-            ErrorKind::Unauthorized
+            first.error.unwrap_or(ErrorKind::Unauthorized)
         } else if first.name.starts_with("the start position") {
             ErrorKind::OutOfRange
         } else {
@@ -970,6 +1278,7 @@ pub fn ingest_live(
     let started = Instant::now();
     let mut total = IngestStats::default();
     let mut backoff = Duration::from_millis(100);
+    let mut failures = 0u32;
     while !stopped() {
         let before = store.source_position()?;
         let attempt = (|| -> Result<IngestStats> {
@@ -1037,11 +1346,18 @@ pub fn ingest_live(
                 if store.source_position()? != before {
                     // It streamed for a while: this is a new failure, not the same one again.
                     backoff = Duration::from_millis(100);
+                    failures = 0;
                 }
-                tracing::warn!("{e}; reconnecting in {backoff:?}");
-                let until = Instant::now() + backoff;
-                while Instant::now() < until && !stopped() {
-                    std::thread::sleep(Duration::from_millis(20));
+                failures = failures.saturating_add(1);
+                if opts.max_retries.is_some_and(|n| failures > n) {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("{e} (gave up after {failures} attempts, --max-retries)"),
+                    ));
+                }
+                tracing::warn!("{e}; reconnecting (attempt {failures}) in {backoff:?}");
+                if sleep_unless_stopped(backoff, stop) {
+                    break;
                 }
                 backoff = (backoff * 2).min(opts.max_backoff);
             }

@@ -251,6 +251,17 @@ impl std::fmt::Display for DataRange {
     }
 }
 
+/// A table the store knows (see [`Store::known_tables`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownTable {
+    /// The database name.
+    pub database: String,
+    /// The table name.
+    pub table: String,
+    /// Its column names in any stored version, sorted (empty when only DDL named it).
+    pub columns: Vec<String>,
+}
+
 /// Counters of a store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -1738,6 +1749,107 @@ impl Store {
             oldest,
             cache: codec::DecodeCache::default(),
         })
+    }
+
+    /// The tables the store knows, sorted by database and table: those with stored records or
+    /// DDL (the object index), those in the table dictionary, and those in the schema history,
+    /// each with the column names it has had (in any version; empty when only DDL named it).
+    ///
+    /// # Errors
+    /// `Corruption` for an unreadable index key, `Io`.
+    pub fn known_tables(&self) -> Result<Vec<KnownTable>> {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut out: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        for t in self.dict_read()?.tables.values() {
+            out.entry((t.database.clone(), t.table.clone()))
+                .or_default()
+                .extend(t.fields.iter().map(|f| f.name.clone()));
+        }
+        // 't' len db len table: a name pair at the start of `k`, and its length.
+        let names = |k: &[u8]| -> Option<(String, String, usize)> {
+            let rest = k.strip_prefix(b"t")?;
+            let dl = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+            let db = rest.get(2..2 + dl)?;
+            let rest2 = rest.get(2 + dl..)?;
+            let tl = usize::from(u16::from_be_bytes([*rest2.first()?, *rest2.get(1)?]));
+            let table = rest2.get(2..2 + tl)?;
+            Some((
+                String::from_utf8_lossy(db).into_owned(),
+                String::from_utf8_lossy(table).into_owned(),
+                1 + 2 + dl + 2 + tl,
+            ))
+        };
+        let cf = self.cf(CF_BY_OBJECT)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek(b"t");
+        while let Some(k) = it.key() {
+            let Some((db, table, len)) = names(k) else {
+                break;
+            };
+            out.entry((db, table)).or_default();
+            // Skip the table's other runs.
+            let mut next = k[..len].to_vec();
+            next.extend_from_slice(&[0xff; 9]);
+            it.seek(&next);
+        }
+        it.status()
+            .map_err(|e| map_db("cannot read the object index", &e))?;
+        let cf = self.cf(CF_STATE)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek(b"sh");
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let Some(rest) = k.strip_prefix(b"sh") else {
+                break;
+            };
+            if let Some((db, table, _)) = names(rest) {
+                let cols: Vec<crate::record::HistoryColumn> =
+                    serde_json::from_slice(v).unwrap_or_default();
+                out.entry((db, table))
+                    .or_default()
+                    .extend(cols.into_iter().map(|c| c.name));
+            }
+            it.next();
+        }
+        it.status()
+            .map_err(|e| map_db("cannot read the schema history", &e))?;
+        Ok(out
+            .into_iter()
+            .map(|((database, table), columns)| KnownTable {
+                database,
+                table,
+                columns: columns.into_iter().collect(),
+            })
+            .collect())
+    }
+
+    /// The databases with stored records or DDL (the object index), sorted.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn known_databases(&self) -> Result<Vec<String>> {
+        let cf = self.cf(CF_BY_OBJECT)?;
+        let mut out = Vec::new();
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek(b"d");
+        while let Some(k) = it.key() {
+            let Some(rest) = k.strip_prefix(b"d") else {
+                break;
+            };
+            let Some(db) = rest
+                .get(..2)
+                .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+                .and_then(|dl| rest.get(2..2 + dl))
+            else {
+                break;
+            };
+            out.push(String::from_utf8_lossy(db).into_owned());
+            let mut next = k[..3 + db.len()].to_vec();
+            next.extend_from_slice(&[0xff; 9]);
+            it.seek(&next);
+        }
+        it.status()
+            .map_err(|e| map_db("cannot read the object index", &e))?;
+        Ok(out)
     }
 
     /// Counters.
