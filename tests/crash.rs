@@ -459,7 +459,15 @@ fn ingest_survives_sigkill_at_random_moments() {
         } else if let (Some(&(a, b)), true) = (large_next, tries_here < 3) {
             // The run starts with a large transaction: a random moment inside it (start-up
             // time, then a fraction of the time its records take at the fastest rate seen).
-            0.1 + (0.05 + 0.9 * rng.unit()) * (b - a + 1) as f64 / fastest.max(rate)
+            // A writer's open checks the whole store first (every block is read back), so the
+            // start-up grows with the store: estimated from a reader's open of it now.
+            let t = Instant::now();
+            let _ = Command::new(BIN)
+                .args(["stats", "--store"])
+                .arg(&store)
+                .output();
+            let startup = 0.1 + 1.5 * t.elapsed().as_secs_f64();
+            startup + (0.05 + 0.9 * rng.unit()) * (b - a + 1) as f64 / fastest.max(rate)
         } else {
             let target = remaining / kills_left / rate;
             (target * (0.3 + 1.4 * rng.unit())).max(floor * (1.0 + 0.3 * rng.unit()))
