@@ -535,9 +535,8 @@ fn too_big(path: &Path, max: u64) -> Error {
     Error::new(
         ErrorKind::LimitExceeded,
         format!(
-            "{} inflates to more than {max} bytes (the inflated-size limit, \
-             `max_inflated_file` / `--max-inflated-bytes`)",
-            path.display()
+            "the gzip archive inflates to more than {max} bytes (the inflated-size limit, \
+             `max_inflated_file` / `--max-inflated-bytes`)"
         ),
     )
     .in_file(path)
