@@ -133,6 +133,57 @@ impl TlsArgs {
     }
 }
 
+/// Memory limits of reading binlog files (`decode`, `ingest`). Files are read as streams in
+/// 1 MiB chunks: what is held in memory is one event at most, whatever the file's size.
+#[derive(clap::Args)]
+struct ReadLimits {
+    /// Largest event accepted, in bytes (K, M, G suffixes: binary units): the most one input
+    /// holds in memory. A bigger event is an error (exit 1).
+    #[arg(long, default_value = "1G", value_parser = parse_size_u32)]
+    max_event_size: u32,
+    /// Largest inflated size of a gzip-compressed binlog, in bytes (K, M, G suffixes): past it
+    /// reading stops with an error (exit 1), so a gzip bomb never runs on.
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    max_inflated_bytes: u64,
+}
+
+impl ReadLimits {
+    fn options(&self) -> BinlogOptions {
+        BinlogOptions {
+            max_event_size: self.max_event_size,
+            max_inflated_file: self.max_inflated_bytes,
+            ..BinlogOptions::default()
+        }
+    }
+}
+
+/// Parses a byte count: digits with an optional K, M, G or T suffix (binary units).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (
+            &t[..i],
+            match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("bad size {s:?}: use digits with K, M, G or T")),
+            },
+        ),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("bad size {s:?}: use digits with K, M, G or T"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+fn parse_size_u32(s: &str) -> Result<u32, String> {
+    u32::try_from(parse_size(s)?).map_err(|_| format!("size {s:?} is over 4 GiB - 1"))
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the change records of binlog files (or directories of them) in binlog order.
@@ -140,9 +191,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: Format,
-        /// Largest event accepted, in bytes.
-        #[arg(long, default_value_t = 1 << 30)]
-        max_event_size: u32,
+        #[command(flatten)]
+        limits: ReadLimits,
         /// Stop at an INCIDENT event instead of warning.
         #[arg(long)]
         fail_on_incident: bool,
@@ -212,6 +262,8 @@ enum Command {
         /// what was lost.
         #[arg(long)]
         salvage: bool,
+        #[command(flatten)]
+        limits: ReadLimits,
         /// Binlog files or directories.
         #[arg(required_unless_present = "source")]
         paths: Vec<PathBuf>,
@@ -702,6 +754,7 @@ fn ingest_cmd(
     retention: changetrack::Retention,
     live: Option<Live>,
     batching: (usize, std::time::Duration),
+    binlog: BinlogOptions,
     paths: &[PathBuf],
 ) -> Result<(), Error> {
     // Flags replace the filter in force (recorded in the store's filter history); without
@@ -778,6 +831,7 @@ fn ingest_cmd(
         follow,
         batch_records: batching.0,
         batch_latency: batching.1,
+        binlog,
         ..IngestOptions::default()
     };
     let total: u64 = paths
@@ -962,15 +1016,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Decode {
             format,
-            max_event_size,
+            limits,
             fail_on_incident,
             stats,
             paths,
         } => {
             let opts = BinlogOptions {
-                max_event_size,
                 fail_on_incident,
-                ..BinlogOptions::default()
+                ..limits.options()
             };
             decode(format, opts, stats, &paths)
         }
@@ -989,6 +1042,7 @@ fn main() -> ExitCode {
             connect_timeout,
             max_retries,
             tls,
+            limits,
             batch_records,
             batch_latency_ms,
             salvage,
@@ -1014,7 +1068,17 @@ fn main() -> ExitCode {
                 std::time::Duration::from_millis(batch_latency_ms),
             );
             let r = ingest_cmd(
-                &store, databases, tables, types, follow, sync, retention, live, batching, &paths,
+                &store,
+                databases,
+                tables,
+                types,
+                follow,
+                sync,
+                retention,
+                live,
+                batching,
+                limits.options(),
+                &paths,
             );
             if let Err(e) = &r {
                 check::report_acknowledged(&store, e);

@@ -114,11 +114,17 @@ pub fn ingest(
     progress: &mut dyn FnMut(IngestProgress),
 ) -> Result<IngestStats> {
     let started = Instant::now();
-    let mut reader = BinlogReader::open(inputs, opts.binlog.clone())?;
+    let resume = store.source_position()?;
+    // Files before the stored position's are stored already: the list may repeat them or give
+    // them out of order (they are left out); the rest must be in order, each file once.
+    let mut reader = BinlogReader::open_resuming(
+        inputs,
+        opts.binlog.clone(),
+        resume.as_ref().map(|p| p.file_index),
+    )?;
     // Files from servers without column metadata get names from the store's schema history
     // (recorded by live tracking), when it has one.
     reader.set_schema_lookup(store.schema_lookup());
-    let resume = store.source_position()?;
     if let Some(pos) = &resume {
         let files = reader.files();
         match files.iter().position(|f| f.index == pos.file_index) {

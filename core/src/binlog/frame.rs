@@ -129,14 +129,24 @@ pub(crate) fn fde_has_checksum_alg(version: &str) -> bool {
     }
 }
 
+/// The largest event any server writes: MySQL's and MariaDB's `max_allowed_packet` (and the
+/// replica's `slave_max_allowed_packet`) cannot exceed 1 GiB. A header claiming more (unless
+/// `max_event_size` was raised past it) is damaged, not merely over a cap.
+pub const MAX_PLAUSIBLE_EVENT: u32 = 1 << 30;
+
+/// `binlog_checksum` values of the FDE's checksum-algorithm byte.
+const ALG_OFF: u8 = 0;
+const ALG_CRC32: u8 = 1;
+/// `BINLOG_CHECKSUM_ALG_UNDEF`: written by relay logs for a source that did not say.
+const ALG_UNDEF: u8 = 255;
+
 /// Frames one event at `offset` of `buf` (a whole binlog file, magic included).
 ///
 /// `alg` is the checksum algorithm in force (from the last FDE); for an FDE it is worked out
 /// from the event itself. `max_event_size` caps the event size.
 ///
 /// # Errors
-/// `Corruption` for an impossible size or a checksum mismatch, `LimitExceeded` for an event over
-/// the cap. A short tail is not an error: it is [`Framed::Incomplete`].
+/// As [`frame_event`].
 pub fn frame_at(
     buf: &[u8],
     offset: u64,
@@ -145,6 +155,24 @@ pub fn frame_at(
 ) -> Result<Framed<'_>> {
     let start = usize::try_from(offset).map_err(|_| Error::invalid("offset too large"))?;
     let rest = buf.get(start..).unwrap_or_default();
+    frame_event(rest, offset, alg, max_event_size)
+}
+
+/// Frames the event at the start of `rest`, the bytes of a binlog file from `offset` (the
+/// event's offset in the file, for positions and errors) to the end of what is known of the
+/// file.
+///
+/// # Errors
+/// `Corruption` for an impossible size (less than a header, or more than
+/// [`MAX_PLAUSIBLE_EVENT`] when the cap is not above it), a checksum mismatch, or an FDE with an
+/// unknown checksum algorithm or a bad checksum of its own; `LimitExceeded` for an event over
+/// the cap. A short tail is not an error: it is [`Framed::Incomplete`].
+pub fn frame_event(
+    rest: &[u8],
+    offset: u64,
+    alg: ChecksumAlg,
+    max_event_size: u32,
+) -> Result<Framed<'_>> {
     if rest.is_empty() {
         return Ok(Framed::End);
     }
@@ -165,10 +193,19 @@ pub fn frame_at(
         .at_offset(offset));
     }
     if header.event_size > max_event_size {
+        if header.event_size > MAX_PLAUSIBLE_EVENT {
+            return Err(Error::corruption(format!(
+                "event of type {} claims a size of {} bytes, more than any server writes \
+                 ({MAX_PLAUSIBLE_EVENT}): its length field is damaged",
+                header.type_code, header.event_size
+            ))
+            .at_offset(offset));
+        }
         return Err(Error::new(
             ErrorKind::LimitExceeded,
             format!(
-                "event of type {} is {} bytes, over the {max_event_size}-byte event size cap",
+                "event of type {} is {} bytes, over the {max_event_size}-byte event size cap \
+                 (`max_event_size` / `--max-event-size`)",
                 header.type_code, header.event_size
             ),
         )
@@ -182,9 +219,8 @@ pub fn frame_at(
         });
     };
     let mut body = event.get(HEADER_LEN..).unwrap_or_default();
-    let fde_alg = (header.type_code == FORMAT_DESCRIPTION).then(|| fde_checksum_alg(body));
-
     let is_fde = header.type_code == FORMAT_DESCRIPTION;
+    let mut fde_alg = None;
     let verify = if is_fde {
         if body.len() < FDE_MIN_BODY {
             return Err(
@@ -194,8 +230,31 @@ pub fn frame_at(
         if fde_has_checksum_alg(&fde_server_version(body)) && body.len() >= FDE_MIN_BODY + 5 {
             let alg_byte = body.get(body.len() - 5).copied().unwrap_or(0);
             body = body.get(..body.len() - 5).unwrap_or_default();
-            alg_byte == 1
+            // The FDE carries a CRC32 of its own whatever the algorithm it announces (OFF
+            // included): only an undefined algorithm comes without one.
+            match alg_byte {
+                ALG_CRC32 => {
+                    fde_alg = Some(ChecksumAlg::Crc32);
+                    true
+                }
+                ALG_OFF => {
+                    fde_alg = Some(ChecksumAlg::Off);
+                    true
+                }
+                ALG_UNDEF => {
+                    fde_alg = Some(ChecksumAlg::Off);
+                    false
+                }
+                other => {
+                    return Err(Error::corruption(format!(
+                        "FORMAT_DESCRIPTION event announces checksum algorithm {other}, \
+                         which does not exist (0 is NONE, 1 is CRC32): the byte is damaged"
+                    ))
+                    .at_offset(offset));
+                }
+            }
         } else {
+            fde_alg = Some(ChecksumAlg::None);
             false
         }
     } else if alg == ChecksumAlg::Crc32 {
@@ -236,18 +295,6 @@ pub fn frame_at(
         body,
         fde_alg,
     }))
-}
-
-/// The checksum algorithm an FDE body (with its trailer) announces.
-pub(crate) fn fde_checksum_alg(full_body: &[u8]) -> ChecksumAlg {
-    if full_body.len() >= FDE_MIN_BODY + 5 && fde_has_checksum_alg(&fde_server_version(full_body)) {
-        match full_body.get(full_body.len() - 5) {
-            Some(1) => ChecksumAlg::Crc32,
-            _ => ChecksumAlg::Off,
-        }
-    } else {
-        ChecksumAlg::None
-    }
 }
 
 #[cfg(test)]

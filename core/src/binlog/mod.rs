@@ -22,7 +22,13 @@ pub struct BinlogOptions {
     /// Largest event accepted, in bytes. Default: 1 GiB (MySQL's largest `max_allowed_packet`).
     /// Minimum: 1 KiB. Bigger events give a `LimitExceeded` error.
     pub max_event_size: u32,
-    /// Largest gzip-compressed binlog file inflated in memory, in bytes. Default: 4 GiB.
+    /// Largest inflated size of a gzip-compressed binlog file, in bytes; the archive is
+    /// inflated as it is read, in chunks, and reading stops with `LimitExceeded` once it passes
+    /// this (a gzip bomb stops here, not when memory runs out). Default: 1 GiB (MySQL's
+    /// largest `max_binlog_size`; a file goes past it only by its last transaction).
+    ///
+    /// Memory does not depend on it: files are read as streams, holding one event (at most
+    /// `max_event_size`) plus a 1 MiB read chunk, whatever their size.
     pub max_inflated_file: u64,
     /// Largest total size of prepared-but-unresolved XA transactions held in memory, in bytes.
     /// Default: 256 MiB.
@@ -37,7 +43,7 @@ impl Default for BinlogOptions {
     fn default() -> Self {
         Self {
             max_event_size: 1 << 30,
-            max_inflated_file: 4 << 30,
+            max_inflated_file: 1 << 30,
             max_pending_xa_bytes: 256 << 20,
             max_table_maps: 100_000,
             fail_on_incident: false,
@@ -53,6 +59,9 @@ impl BinlogOptions {
     pub fn validate(&self) -> Result<()> {
         if self.max_event_size < 1024 {
             return Err(Error::invalid("max_event_size must be at least 1024 bytes"));
+        }
+        if self.max_inflated_file < 4 {
+            return Err(Error::invalid("max_inflated_file must be at least 4 bytes"));
         }
         if self.max_table_maps == 0 {
             return Err(Error::invalid("max_table_maps must be at least 1"));
@@ -97,6 +106,11 @@ pub struct BinlogReader {
     preloaded: Option<FileBytes>,
     /// The inputs as given (for `refresh`).
     inputs: Vec<PathBuf>,
+    /// Files with a smaller index are dropped from the inputs (stored already).
+    resume_file: Option<u32>,
+    /// Every event of the current file so far ended where its header's `log_pos` says (or had
+    /// none): a `log_pos` that disagrees with the length is then a sign of a damaged length.
+    positions_consistent: bool,
 }
 
 impl BinlogReader {
@@ -105,10 +119,25 @@ impl BinlogReader {
     /// # Errors
     /// As [`files::resolve_inputs`], and `InvalidArgument` for bad options.
     pub fn open(inputs: &[PathBuf], opts: BinlogOptions) -> Result<Self> {
+        Self::open_resuming(inputs, opts, None)
+    }
+
+    /// Opens binlog files and directories for a reader that resumes in file index
+    /// `resume_file` (see [`files::resolve_inputs_after`]): files with a smaller index, stored
+    /// already, are left out, and may repeat or be out of order; the rest must be in order.
+    ///
+    /// # Errors
+    /// As [`files::resolve_inputs_after`], and `InvalidArgument` for bad options.
+    pub fn open_resuming(
+        inputs: &[PathBuf],
+        opts: BinlogOptions,
+        resume_file: Option<u32>,
+    ) -> Result<Self> {
         opts.validate()?;
-        let files = files::resolve_inputs(inputs)?;
+        let files = files::resolve_inputs_after(inputs, resume_file)?;
         let mut r = Self::from_files(files, opts);
         r.inputs = inputs.to_vec();
+        r.resume_file = resume_file;
         Ok(r)
     }
 
@@ -126,6 +155,8 @@ impl BinlogReader {
             done: false,
             preloaded: None,
             inputs: Vec::new(),
+            resume_file: None,
+            positions_consistent: true,
         }
     }
 
@@ -137,14 +168,15 @@ impl BinlogReader {
         bytes: Vec<u8>,
         opts: BinlogOptions,
     ) -> Self {
+        let path = name.into();
         let mut r = Self::from_files(
             vec![BinlogFile {
-                path: name.into(),
+                path: path.clone(),
                 index: file_index,
             }],
             opts,
         );
-        r.preloaded = Some(FileBytes::Inflated(bytes));
+        r.preloaded = Some(FileBytes::memory(&path, bytes));
         r
     }
 
@@ -162,19 +194,26 @@ impl BinlogReader {
             .clone();
         self.cur = file;
         self.done = false;
-        let bytes = match self.preloaded.take() {
+        let mut bytes = match self.preloaded.take() {
             Some(b) if file == 0 => b,
             _ => files::open_file(&f.path, self.opts.max_inflated_file)
                 .map_err(|e| e.in_file(&f.path))?,
         };
-        check_magic(bytes.as_slice()).map_err(|e| e.in_file(&f.path))?;
+        check_magic(
+            bytes
+                .window(0, frame::MAGIC.len())
+                .map_err(|e| e.in_file(&f.path))?,
+        )
+        .map_err(|e| e.in_file(&f.path))?;
         self.decoder.start_file(f.index);
+        self.positions_consistent = true;
         let start = frame::MAGIC.len() as u64;
-        match frame::frame_at(
-            bytes.as_slice(),
+        match frame_next(
+            &mut bytes,
             start,
             self.decoder.checksum_alg(),
             self.opts.max_event_size,
+            true,
         )
         .map_err(|e| e.in_file(&f.path))?
         {
@@ -215,15 +254,13 @@ impl BinlogReader {
         let mut more = false;
         if let Some(f) = self.files.get(self.cur) {
             if let Some(b) = self.bytes.as_mut() {
-                if b.extend(&f.path, self.opts.max_inflated_file)
-                    .map_err(|e| e.in_file(&f.path))?
-                {
+                if b.extend().map_err(|e| e.in_file(&f.path))? {
                     more = true;
                 }
             }
         }
         if !self.inputs.is_empty() {
-            let files = files::resolve_inputs(&self.inputs)?;
+            let files = files::resolve_inputs_after(&self.inputs, self.resume_file)?;
             let known: std::collections::HashSet<_> =
                 self.files.iter().map(|f| f.path.clone()).collect();
             for f in files {
@@ -244,7 +281,7 @@ impl BinlogReader {
     fn at_file_end(&self) -> bool {
         self.bytes
             .as_ref()
-            .is_some_and(|b| b.as_slice().len() as u64 == self.offset)
+            .is_some_and(|b| b.read_end() == self.offset)
     }
 
     /// The decoder's statistics and state.
@@ -317,24 +354,25 @@ impl BinlogReader {
                     self.done = true;
                     return Ok(());
                 };
-                let bytes = match self.preloaded.take() {
+                let mut bytes = match self.preloaded.take() {
                     Some(b) => b,
                     None => files::open_file(&f.path, self.opts.max_inflated_file)?,
                 };
-                check_magic(bytes.as_slice())?;
+                check_magic(bytes.window(0, frame::MAGIC.len())?)?;
                 self.decoder.start_file(f.index);
+                self.positions_consistent = true;
                 self.bytes = Some(bytes);
                 self.offset = frame::MAGIC.len() as u64;
             }
-            let Some(bytes) = self.bytes.as_ref() else {
+            let Some(bytes) = self.bytes.as_mut() else {
                 continue;
             };
-            let buf = bytes.as_slice();
-            match frame::frame_at(
-                buf,
+            match frame_next(
+                bytes,
                 self.offset,
                 self.decoder.checksum_alg(),
                 self.opts.max_event_size,
+                self.positions_consistent,
             )? {
                 Framed::Event(ev) => {
                     if self.offset == frame::MAGIC.len() as u64
@@ -348,6 +386,10 @@ impl BinlogReader {
                         .at_offset(self.offset));
                     }
                     let end = ev.end();
+                    if ev.header.log_pos != 0 && u64::from(ev.header.log_pos) != end {
+                        // Relay logs carry the source's positions.
+                        self.positions_consistent = false;
+                    }
                     self.decoder.feed(&ev)?;
                     self.offset = end;
                     if self.decoder.has_output() {
@@ -365,9 +407,7 @@ impl BinlogReader {
                     // leaving the file, or its tail would be skipped.
                     let path = self.files.get(self.cur).map(|f| f.path.clone());
                     if let (Some(path), Some(b)) = (path, self.bytes.as_mut()) {
-                        if b.extend(&path, self.opts.max_inflated_file)
-                            .map_err(|e| e.in_file(&path))?
-                        {
+                        if b.extend().map_err(|e| e.in_file(&path))? {
                             continue;
                         }
                     }
@@ -420,6 +460,86 @@ impl BinlogReader {
             }
         }
     }
+}
+
+/// Frames the event at `offset` of a file read as a stream: reads its header, then as many
+/// bytes as it claims (at most `max_event_size`).
+///
+/// An event that claims more bytes than the file has is a cut tail ([`Framed::Incomplete`]),
+/// unless the file shows that the length is wrong: with `positions_consistent` (every event so
+/// far ended at its `log_pos`), a `log_pos` inside the bytes present, where another event
+/// plausibly starts (or the file ends), means the event really ends there and its length field
+/// is damaged: `Corruption`.
+fn frame_next(
+    bytes: &mut FileBytes,
+    offset: u64,
+    alg: ChecksumAlg,
+    max_event_size: u32,
+    positions_consistent: bool,
+) -> Result<Framed<'_>> {
+    let head = bytes.window(offset, frame::HEADER_LEN)?;
+    let need = match head.first_chunk::<{ frame::HEADER_LEN }>() {
+        Some(h) => {
+            let size = EventHeader::parse(h).event_size;
+            if size <= max_event_size {
+                (size as usize).max(frame::HEADER_LEN)
+            } else {
+                frame::HEADER_LEN
+            }
+        }
+        None => frame::HEADER_LEN,
+    };
+    let win = bytes.window(offset, need)?;
+    let framed = frame::frame_event(win, offset, alg, max_event_size)?;
+    if let Framed::Incomplete { need, .. } = framed {
+        if positions_consistent && need > frame::HEADER_LEN as u64 {
+            if let Some(e) = damaged_length(win, offset) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(framed)
+}
+
+/// For an event whose length runs past the end of the file (`rest`, from `offset`): the error
+/// when its `log_pos` shows where it really ends, inside the file, with an event (or the end
+/// of the file) there.
+fn damaged_length(rest: &[u8], offset: u64) -> Option<Error> {
+    let h = EventHeader::parse(rest.first_chunk::<{ frame::HEADER_LEN }>()?);
+    let log_pos = u64::from(h.log_pos);
+    let eof = offset + rest.len() as u64;
+    let claimed = offset + u64::from(h.event_size);
+    if log_pos == 0 || log_pos == claimed || log_pos < offset + frame::HEADER_LEN as u64 {
+        return None;
+    }
+    if log_pos > eof {
+        return None;
+    }
+    let at = usize::try_from(log_pos - offset).ok()?;
+    let next = rest.get(at..).unwrap_or_default();
+    let plausible = match next.first_chunk::<{ frame::HEADER_LEN }>() {
+        // The file ends there, or just a cut header follows.
+        None => true,
+        Some(n) => {
+            let n = EventHeader::parse(n);
+            n.event_size as usize >= frame::HEADER_LEN
+                && (n.log_pos == 0 || u64::from(n.log_pos) == log_pos + u64::from(n.event_size))
+        }
+    };
+    plausible.then(|| {
+        Error::corruption(format!(
+            "event of type {} claims {} bytes, past the end of the file at {eof}, but its end \
+             position (log_pos) is {log_pos}{}: its length field is damaged",
+            h.type_code,
+            h.event_size,
+            if at == rest.len() {
+                ", where the file ends"
+            } else {
+                " and the next event starts there"
+            }
+        ))
+        .at_offset(offset)
+    })
 }
 
 fn check_magic(buf: &[u8]) -> Result<()> {
