@@ -100,7 +100,7 @@ fn write_sync_and_read_failures_are_typed_and_lose_nothing() {
     );
     assert_eq!(count(&store), n);
     failpoints::arm(failpoints::READ);
-    let e = store.get(3).err().expect("a point read fails");
+    let e = store.get(3).expect_err("a point read fails");
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");
     assert_eq!(store.get(3).unwrap().checkpoint, recs[2].checkpoint);
     drop(store);

@@ -325,8 +325,7 @@ fn a_damaged_group_affects_only_itself_and_a_lost_commit_is_an_error() {
     // Its consumer refuses to start from a position it cannot read.
     let e = store
         .consumer(&a, "app", PW, StartAt::Committed)
-        .err()
-        .expect("a damaged commit file is an error");
+        .expect_err("a damaged commit file is an error");
     assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
     // The CLI lists all three, marks a, and exits 0.
     let o = Command::new(BIN)
@@ -353,8 +352,7 @@ fn a_damaged_group_affects_only_itself_and_a_lost_commit_is_an_error() {
     std::fs::remove_file(dir.join("groups").join(&b).join("commit")).unwrap();
     let e = store
         .consumer(&b, "app", PW, StartAt::Committed)
-        .err()
-        .expect("a lost commit file is an error");
+        .expect_err("a lost commit file is an error");
     assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
     assert!(e.to_string().contains("committed before"), "{e}");
     // A group that never committed starts at seq 1, as before.

@@ -221,8 +221,7 @@ fn ingest_resume_leaves_out_repeated_files_it_has_stored() {
     )
     .unwrap();
     let err = ingest(&store, std::slice::from_ref(&d), &opts, None, &mut |_| {})
-        .err()
-        .expect("file 3 holds the resume position: repeating it is an error");
+        .expect_err("file 3 holds the resume position: repeating it is an error");
     assert_eq!(err.kind(), ErrorKind::Corruption);
     assert!(err.to_string().contains("line 2"), "{err}");
     assert_eq!(dump(&store).len(), want.len());

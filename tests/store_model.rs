@@ -186,7 +186,7 @@ fn run_seed(seed: u64, steps: usize, templates: &[ChangeRecord]) {
                 let n = 1 + rng.below(30) as usize;
                 let txn = gen.txn(&mut rng, n);
                 failpoints::arm(point);
-                let e = s.append(&txn, None).err().expect("an armed failure");
+                let e = s.append(&txn, None).expect_err("an armed failure");
                 assert_eq!(e.kind(), ErrorKind::Io, "step {step}: {e}");
                 assert_eq!(
                     s.append(&txn, None).err().map(|e| e.kind()),

@@ -100,6 +100,9 @@ pub struct GroupStatus {
     pub damaged: Option<String>,
 }
 
+/// One group's files as [`Groups::verify_all`] read them: id, committed seq, problem.
+pub(crate) type GroupCheck = (String, Option<u64>, Option<String>);
+
 /// Checks a username: 1 to 16 characters, only `[A-Za-z0-9_]`.
 ///
 /// # Errors
@@ -345,7 +348,7 @@ impl Groups {
     }
 
     /// Reads every group's files: `(id, committed seq, problem)` for each group directory.
-    pub(crate) fn verify_all(&self) -> Result<Vec<(String, Option<u64>, Option<String>)>> {
+    pub(crate) fn verify_all(&self) -> Result<Vec<GroupCheck>> {
         let mut out = Vec::new();
         for id in self.ids()? {
             let gdir = self.group_dir(&id)?;

@@ -180,18 +180,14 @@ impl Store {
             new.restore_filter_history(&history)?;
         }
         drop(old);
-        for extra in ["groups"] {
-            let from = path.join(extra);
-            if from.is_dir() {
-                copy_dir(&from, &tmp.join(extra))?;
-            }
+        let groups_dir = path.join("groups");
+        if groups_dir.is_dir() {
+            copy_dir(&groups_dir, &tmp.join("groups"))?;
         }
-        for f in [super::objects::REQUESTS] {
-            let from = path.join(f);
-            if from.is_file() {
-                std::fs::copy(&from, tmp.join(f))
-                    .map_err(|e| Error::io(format!("cannot copy {}", from.display()), e))?;
-            }
+        let requests = path.join(super::objects::REQUESTS);
+        if requests.is_file() {
+            std::fs::copy(&requests, tmp.join(super::objects::REQUESTS))
+                .map_err(|e| Error::io(format!("cannot copy {}", requests.display()), e))?;
         }
         if let Ok(groups) = crate::group::Groups::open(&tmp).and_then(|g| g.verify_all()) {
             out.groups_ahead = groups
