@@ -545,6 +545,31 @@ fn store_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Takes the store's writer lock (`changetrack.lock`, an OS file lock held while the file is
+/// open): `Locked` when another process or handle holds it.
+fn lock_writer(dir: &Path) -> Result<std::fs::File> {
+    let lock_path = dir.join("changetrack.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(format!("cannot open {}", lock_path.display()), e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+            ErrorKind::Locked,
+            format!(
+                "{} is open for writing by another process or handle",
+                dir.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("cannot lock {}", lock_path.display()), e))
+        }
+    }
+}
+
 /// Whether a writer holds the store in `dir` now (its lock file is locked).
 fn writer_running(dir: &Path) -> bool {
     std::fs::OpenOptions::new()
@@ -852,28 +877,7 @@ impl Store {
             }
             (db, None, Some(dir))
         } else {
-            let lock_path = path.join("changetrack.lock");
-            let lock = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .map_err(|e| Error::io(format!("cannot open {}", lock_path.display()), e))?;
-            match lock.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(Error::new(
-                        ErrorKind::Locked,
-                        format!(
-                            "{} is open for writing by another process or handle",
-                            path.display()
-                        ),
-                    ));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(Error::io(format!("cannot lock {}", lock_path.display()), e));
-                }
-            }
+            let lock = lock_writer(&path)?;
             if existed {
                 preflight(&path, &opts, true)?;
             }

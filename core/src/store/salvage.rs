@@ -86,22 +86,7 @@ impl Store {
     pub fn salvage(path: &Path) -> Result<SalvageReport> {
         let report = Self::check(path, true)?;
         // No writer may run while the store is replaced (held until the rename).
-        let lock_path = path.join("changetrack.lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(format!("cannot open {}", lock_path.display()), e))?;
-        if lock.try_lock().is_err() {
-            return Err(Error::new(
-                ErrorKind::Locked,
-                format!(
-                    "{} is open for writing: stop the ingest first",
-                    path.display()
-                ),
-            ));
-        }
+        let lock = super::lock_writer(path)?;
         let mut out = SalvageReport {
             problems: report.problems.clone(),
             kept: None,
