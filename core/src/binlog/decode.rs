@@ -477,12 +477,13 @@ impl Decoder {
                 let phl = fde.get_event_type_header_length(EventType::TABLE_MAP_EVENT);
                 if self.tables.get_same(body, phl).is_none() {
                     let tme: TableMapEvent<'_> = parse(&fde, h, body, "TABLE_MAP")?;
-                    let mut schema = table_schema(&tme, body, phl, None)?;
+                    let mariadb = self.server_version.contains("MariaDB");
+                    let mut schema = table_schema(&tme, body, phl, None, mariadb)?;
                     if schema.info.names_missing {
                         if let Some(f) = &self.schema_lookup {
                             let cp = self.cp(pos.end);
                             if let Some(cols) = f(&schema.info.database, &schema.info.table, cp) {
-                                schema = table_schema(&tme, body, phl, Some(&cols))?;
+                                schema = table_schema(&tme, body, phl, Some(&cols), mariadb)?;
                             }
                         }
                     }

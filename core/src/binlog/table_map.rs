@@ -336,6 +336,51 @@ fn compatible(real: ColumnType, data_type: &str) -> bool {
     }
 }
 
+/// Whether the servers count a column in TABLE_MAP's SIGNEDNESS field: every integer type,
+/// FLOAT, DOUBLE, DECIMAL and also YEAR (MariaDB: every `Field_num`, YEAR included, always
+/// "unsigned"; MySQL 8.0.41+/8.4/9.x: `has_signedess_information_type`, YEAR and the pre-5.0
+/// DECIMAL included). BIT is not counted. (`mariadb-binlog` 10.11 itself leaves YEAR out and so
+/// misreads the signedness of every numeric column after a YEAR column; MDEV-38144.)
+fn counts_signedness(real: ColumnType) -> bool {
+    use ColumnType as T;
+    matches!(
+        real,
+        T::MYSQL_TYPE_TINY
+            | T::MYSQL_TYPE_SHORT
+            | T::MYSQL_TYPE_INT24
+            | T::MYSQL_TYPE_LONG
+            | T::MYSQL_TYPE_LONGLONG
+            | T::MYSQL_TYPE_YEAR
+            | T::MYSQL_TYPE_DECIMAL
+            | T::MYSQL_TYPE_NEWDECIMAL
+            | T::MYSQL_TYPE_FLOAT
+            | T::MYSQL_TYPE_DOUBLE
+    )
+}
+
+/// Whether the servers count a column in TABLE_MAP's DEFAULT_CHARSET / COLUMN_CHARSET fields.
+/// MySQL (`is_character_type` of the real type): CHAR, VARCHAR, BLOB/TEXT and, in 9.x, VECTOR.
+/// MariaDB (`is_character_field`: a column with a charset that is not ENUM/SET): the same and
+/// GEOMETRY (charset `binary`; "base class is blob for geom type"); its INET4/INET6/UUID are
+/// CHAR-typed in the binlog and so counted either way. `mysql_common`'s
+/// `ColumnType::is_character_type` never counts GEOMETRY, so with it every character column
+/// after a GEOMETRY column of a MariaDB table took the charset of the column before it.
+fn counts_charset(real: ColumnType, mariadb: bool) -> bool {
+    use ColumnType as T;
+    match real {
+        T::MYSQL_TYPE_STRING
+        | T::MYSQL_TYPE_VAR_STRING
+        | T::MYSQL_TYPE_VARCHAR
+        | T::MYSQL_TYPE_BLOB
+        | T::MYSQL_TYPE_TINY_BLOB
+        | T::MYSQL_TYPE_MEDIUM_BLOB
+        | T::MYSQL_TYPE_LONG_BLOB => true,
+        T::MYSQL_TYPE_GEOMETRY => mariadb,
+        T::MYSQL_TYPE_VECTOR => !mariadb,
+        _ => false,
+    }
+}
+
 /// Fills missing optional metadata (names, signedness, charsets, ENUM/SET labels, primary key)
 /// from a schema-history version, if it has the same columns with compatible types. Returns
 /// whether it did.
@@ -343,6 +388,7 @@ fn fill_from_history(
     opt: &mut OptionalMeta,
     types: &[(ColumnType, ColumnType, &[u8])],
     hist: &[crate::record::HistoryColumn],
+    mariadb: bool,
 ) -> bool {
     if hist.len() != types.len()
         || !types
@@ -358,7 +404,7 @@ fn fill_from_history(
             types
                 .iter()
                 .zip(hist)
-                .filter(|((_, real, _), _)| real.is_numeric_type())
+                .filter(|((_, real, _), _)| counts_signedness(*real))
                 .map(|(_, h)| h.unsigned)
                 .collect(),
         );
@@ -368,7 +414,7 @@ fn fill_from_history(
             types
                 .iter()
                 .zip(hist)
-                .filter(|((_, real, _), _)| real.is_character_type())
+                .filter(|((_, real, _), _)| counts_charset(*real, mariadb))
                 .map(|(_, h)| h.collation_id.unwrap_or(0))
                 .collect(),
         );
@@ -410,12 +456,15 @@ fn fill_from_history(
 }
 
 /// Builds the schema of a TABLE_MAP event. `history`: the table's columns from the schema
-/// history, used when the event lacks column names (MINIMAL metadata, MySQL 5.x).
+/// history, used when the event lacks column names (MINIMAL metadata, MySQL 5.x). `mariadb`:
+/// the binlog was written by MariaDB (its server version says so), whose optional metadata
+/// counts columns a little differently from MySQL's.
 pub(crate) fn table_schema(
     tme: &TableMapEvent<'_>,
     body: &[u8],
     post_header_len: u8,
     history: Option<&[crate::record::HistoryColumn]>,
+    mariadb: bool,
 ) -> Result<TableSchema> {
     let ncols = usize::try_from(tme.columns_count())
         .map_err(|_| Error::corruption("TABLE_MAP column count overflows"))?;
@@ -442,7 +491,7 @@ pub(crate) fn table_schema(
     }
     let n_char = raw_types
         .iter()
-        .filter(|(_, real, _)| real.is_character_type())
+        .filter(|(_, real, _)| counts_charset(*real, mariadb))
         .count();
     let n_enum_set = raw_types
         .iter()
@@ -456,7 +505,7 @@ pub(crate) fn table_schema(
     let mut names_missing = opt.names.as_ref().is_none_or(|n| n.len() != ncols);
     if names_missing {
         if let Some(h) = history {
-            names_missing = !fill_from_history(&mut opt, &raw_types, h);
+            names_missing = !fill_from_history(&mut opt, &raw_types, h, mariadb);
         }
     }
 
@@ -471,7 +520,7 @@ pub(crate) fn table_schema(
     let mut decoders = Vec::with_capacity(ncols);
 
     for (i, &(raw, real, meta)) in raw_types.iter().enumerate() {
-        let unsigned = if real.is_numeric_type() {
+        let unsigned = if counts_signedness(real) {
             let u = opt
                 .signedness
                 .as_ref()
@@ -481,7 +530,7 @@ pub(crate) fn table_schema(
         } else {
             None
         };
-        let collation = if real.is_character_type() {
+        let collation = if counts_charset(real, mariadb) {
             let c = opt.charsets.as_ref().and_then(|c| c.get(char_i).copied());
             char_i += 1;
             c
@@ -827,4 +876,59 @@ pub(crate) fn table_schema(
         decoders,
         json_columns,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mysql_common::binlog::consts::{BinlogVersion, EventType};
+    use mysql_common::binlog::events::FormatDescriptionEvent;
+    use mysql_common::binlog::BinlogCtx;
+    use mysql_common::io::ParseBuf;
+
+    /// A TABLE_MAP body for `d.t (id INT UNSIGNED, g GEOMETRY, c CHAR(10), y YEAR, n INT)`
+    /// with SIGNEDNESS `signedness` and COLUMN_CHARSET `charsets` (one byte each).
+    fn body(signedness: u8, charsets: &[u8]) -> Vec<u8> {
+        let mut b = vec![1, 0, 0, 0, 0, 0, 0, 0]; // table id, flags
+        b.extend([1, b'd', 0, 1, b't', 0]);
+        b.push(5);
+        b.extend([3, 255, 254, 13, 3]); // LONG, GEOMETRY, STRING, YEAR, LONG
+        b.extend([3, 4, 0xfe, 40]); // GEOMETRY: pack length 4; STRING: real type, length 40
+        b.push(0b11110); // nullable
+        b.extend([1, 1, signedness]);
+        b.push(3);
+        b.push(u8::try_from(charsets.len()).unwrap());
+        b.extend(charsets);
+        b
+    }
+
+    fn schema(body: &[u8], mariadb: bool) -> TableSchema {
+        let fde = FormatDescriptionEvent::new(BinlogVersion::Version4);
+        let phl = fde.get_event_type_header_length(EventType::TABLE_MAP_EVENT);
+        let ctx = BinlogCtx::new(
+            crate::binlog::frame::HEADER_LEN + body.len(),
+            &fde,
+            EventType::TABLE_MAP_EVENT as u8,
+        );
+        let tme: TableMapEvent<'_> = ParseBuf(body).parse(ctx).unwrap();
+        table_schema(&tme, body, phl, None, mariadb).unwrap()
+    }
+
+    #[test]
+    fn mariadb_counts_geometry_in_the_charsets() {
+        // MariaDB: GEOMETRY has a charset entry (binary, 63), then CHAR's (latin1, 8).
+        let s = schema(&body(0b1000_0000, &[63, 8]), true);
+        assert_eq!(s.info.fields[2].charset, Some("latin1"));
+        // MySQL: GEOMETRY has none, the CHAR's is the first.
+        let s = schema(&body(0b1000_0000, &[8]), false);
+        assert_eq!(s.info.fields[2].charset, Some("latin1"));
+    }
+
+    #[test]
+    fn year_takes_a_signedness_bit() {
+        // Bits: id unsigned, YEAR (always "unsigned"), n signed.
+        let s = schema(&body(0b1100_0000, &[63, 8]), true);
+        assert_eq!(s.info.fields[0].unsigned, Some(true));
+        assert_eq!(s.info.fields[4].unsigned, Some(false));
+    }
 }
