@@ -33,7 +33,10 @@ fn main() -> std::process::ExitCode {
                     rows += 1;
                 }
                 for image in [&rec.before, &rec.after].into_iter().flatten() {
-                    values += image.iter().filter(|v| !matches!(v, Value::Missing)).count() as u64;
+                    values += image
+                        .iter()
+                        .filter(|v| !matches!(v, Value::Missing))
+                        .count() as u64;
                 }
             }
             Err(e) => {

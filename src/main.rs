@@ -491,10 +491,10 @@ fn write_text(out: &mut String, rec: &ChangeRecord) {
         let _ = write!(out, " {}", ddl.statement.replace('\n', " "));
     }
     if rec.op.is_dml() {
-        let full = json::to_json(rec, false);
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&full) {
-            let _ = write!(out, " before={} after={}", v["before"], v["after"]);
-        }
+        out.push_str(" before=");
+        json::push_row_image(out, rec, false);
+        out.push_str(" after=");
+        json::push_row_image(out, rec, true);
     }
     out.push('\n');
 }
@@ -606,16 +606,59 @@ fn decode(
     stats: bool,
     paths: &[PathBuf],
 ) -> Result<(), Error> {
-    let mut reader = BinlogReader::open(paths, opts)?;
+    let reader = BinlogReader::open(paths, opts)?;
     let mut out = Output::new();
     let started = std::time::Instant::now();
-    let result = loop {
-        match reader.next_record() {
-            Ok(Some(rec)) => out.record(format, &rec, false)?,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
+    // Two stages on two threads: this one renders and writes, the other decodes. Records cross
+    // in batches, in binlog order; a decoding error comes after every record before it.
+    const BATCH: usize = 256;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ChangeRecord>>(16);
+    let decoder = std::thread::Builder::new()
+        .name("decode".into())
+        .spawn(move || {
+            let mut reader = reader;
+            let mut batch = Vec::with_capacity(BATCH);
+            let result = loop {
+                match reader.next_record() {
+                    Ok(Some(rec)) => {
+                        batch.push(rec);
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if tx.send(full).is_err() {
+                                break Ok(());
+                            }
+                        }
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            (reader, result)
+        })
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot start the decoding thread: {e}"),
+            )
+        })?;
+    let mut written = Ok(());
+    for batch in rx {
+        if written.is_ok() {
+            written = batch
+                .iter()
+                .try_for_each(|rec| out.record(format, rec, false));
         }
-    };
+        if written.is_err() {
+            break;
+        }
+    }
+    let (reader, result) = decoder
+        .join()
+        .map_err(|_| Error::new(ErrorKind::Internal, "the decoding thread panicked"))?;
+    written?;
     out.finish()?;
     let s = reader.stats();
     for inc in &s.incidents {

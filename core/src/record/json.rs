@@ -382,6 +382,16 @@ fn push_image(out: &mut String, values: Option<&Vec<Value>>, fields: &[Field], k
     out.push('}');
 }
 
+/// Appends `rec`'s before image (`after == false`) or after image as the JSON object that
+/// [`push_record`] writes for it (columns in table order; `null` when there is none).
+pub fn push_row_image(out: &mut String, rec: &ChangeRecord, after: bool) {
+    let image = if after { &rec.after } else { &rec.before };
+    match rec.table.as_deref() {
+        Some(t) => push_image(out, image.as_ref(), rec.fields(), &table_fragments(t).1),
+        None => out.push_str("null"),
+    }
+}
+
 /// Appends the JSON object of `rec` (no newline). `with_seq` adds the store's `seq` key.
 pub fn push_record(out: &mut String, rec: &ChangeRecord, with_seq: bool) {
     out.push('{');
