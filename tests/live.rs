@@ -409,6 +409,50 @@ fn the_corpus_workload_streams_exactly_as_its_files_decode() {
     std::fs::remove_dir_all(&store).unwrap();
 }
 
+/// Issue 14's case, live: MariaDB counts GEOMETRY columns in the TABLE_MAP charset metadata, so
+/// a CHAR after a POINT must keep its own charset (utf8mb4) and its value when streamed.
+#[test]
+fn a_char_after_a_geometry_column_streams_with_its_charset() {
+    if !MariaDb::available() {
+        assert!(
+            std::env::var_os("CHANGETRACK_REQUIRE_SERVERS").is_none(),
+            "MariaDB is required (CHANGETRACK_REQUIRE_SERVERS) but not installed"
+        );
+        eprintln!("SKIPPED: mariadbd is not installed");
+        return;
+    }
+    let m = MariaDb::start("geometry", &[]);
+    m.sql(&format!(
+        "CREATE USER repl@'%' IDENTIFIED BY '{PW}';
+         GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO repl@'%';
+         CREATE DATABASE geo CHARACTER SET utf8mb4;
+         CREATE TABLE geo.place (id INT PRIMARY KEY, pos POINT NOT NULL, label CHAR(10))
+           ENGINE=InnoDB;
+         INSERT INTO geo.place VALUES (1, ST_GeomFromText('POINT(120.15 30.28)'), 'hz');"
+    ));
+    let store = tmp("geometry");
+    let mut child = tracker(&store, &m.url("repl", PW));
+    wait_caught_up(&store, &m);
+    kill9(&mut child);
+    let st = Store::open(&store, StoreOptions::default()).unwrap();
+    let stored = assert_stored_equals_files(&st, &m);
+    let rec = stored
+        .iter()
+        .find(|r| r.op == Op::Insert && r.table_name() == Some("place"))
+        .expect("the INSERT was streamed");
+    let label = &rec.fields()[2];
+    assert_eq!(
+        (label.name.as_str(), label.charset),
+        ("label", Some("utf8mb4"))
+    );
+    assert_eq!(
+        rec.after.as_ref().unwrap()[2],
+        changetrack::Value::Bytes(bytes::Bytes::from_static(b"hz"))
+    );
+    drop(st);
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
 /// binlog_row_metadata=MINIMAL: the binlog has no column names. The schema history (read from
 /// information_schema at the start and after every DDL) names them, version by version, across
 /// ALTER TABLEs that add, drop and reorder columns; unsigned columns keep their range; and the
