@@ -610,21 +610,29 @@ fn decode(
     let mut out = Output::new();
     let started = std::time::Instant::now();
     // Two stages on two threads: this one renders and writes, the other decodes. Records cross
-    // in batches, in binlog order; a decoding error comes after every record before it.
+    // in batches, in binlog order; a decoding error comes after every record before it. Rendered
+    // batches go back to the decoding thread to be dropped there: freeing memory that another
+    // thread allocated makes the two threads contend for the allocator's lock.
     const BATCH: usize = 256;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ChangeRecord>>(16);
+    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<ChangeRecord>>(32);
     let decoder = std::thread::Builder::new()
         .name("decode".into())
         .spawn(move || {
             let mut reader = reader;
+            let mut spare: Vec<Vec<ChangeRecord>> = Vec::new();
             let mut batch = Vec::with_capacity(BATCH);
             let result = loop {
                 match reader.next_record() {
                     Ok(Some(rec)) => {
                         batch.push(rec);
                         if batch.len() == BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                            if tx.send(full).is_err() {
+                            while let Ok(mut done) = back_rx.try_recv() {
+                                done.clear();
+                                spare.push(done);
+                            }
+                            let next = spare.pop().unwrap_or_else(|| Vec::with_capacity(BATCH));
+                            if tx.send(std::mem::replace(&mut batch, next)).is_err() {
                                 break Ok(());
                             }
                         }
@@ -635,6 +643,11 @@ fn decode(
             };
             if !batch.is_empty() {
                 let _ = tx.send(batch);
+            }
+            drop(tx);
+            // The last batches come back once the other thread has rendered them.
+            for done in back_rx {
+                drop(done);
             }
             (reader, result)
         })
@@ -651,10 +664,11 @@ fn decode(
                 .iter()
                 .try_for_each(|rec| out.record(format, rec, false));
         }
-        if written.is_err() {
+        if written.is_err() || back_tx.send(batch).is_err() {
             break;
         }
     }
+    drop(back_tx);
     let (reader, result) = decoder
         .join()
         .map_err(|_| Error::new(ErrorKind::Internal, "the decoding thread panicked"))?;

@@ -461,7 +461,7 @@ impl TableParts {
 #[derive(Default)]
 pub struct AvroWriter {
     /// By the address of the table's `Arc` (the entry holds a clone, so it stays valid).
-    tables: HashMap<usize, TableParts>,
+    tables: HashMap<usize, TableParts, std::hash::BuildHasherDefault<AddressHasher>>,
     scratch: String,
 }
 
@@ -470,6 +470,27 @@ impl std::fmt::Debug for AvroWriter {
         f.debug_struct("AvroWriter")
             .field("tables", &self.tables.len())
             .finish()
+    }
+}
+
+/// Hashes the address of a table's `Arc` (the writer's key) with one multiplication: SipHash
+/// took 3 % of the Avro encoding's time, looked up three times per record.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -250,13 +250,166 @@ pub(crate) const READ_CHUNK: usize = 1 << 20;
 /// grown file still continues those bytes.
 const SAME_FILE_CHECK: usize = 512;
 
+/// Chunks a [`Plain`] file's read-ahead thread may hold ready (memory: this many
+/// [`READ_CHUNK`]s).
+const READ_AHEAD_CHUNKS: usize = 4;
+
+/// A plain file, positioned at the end of what was handed out. Read in bulk, it is read ahead
+/// by a helper thread, so that the kernel's copy of its pages overlaps with decoding; at its
+/// end (and after a seek) reads are direct again, and a file opened again to follow its growth
+/// is read directly.
+struct Plain {
+    state: PlainState,
+}
+
+enum PlainState {
+    /// Not read yet: the first read starts the read-ahead.
+    Fresh(File),
+    /// Read on the caller's thread.
+    Direct(File),
+    /// Read ahead by a helper thread.
+    Ahead(ReadAhead),
+    /// The read-ahead thread ended without giving the file back (it panicked).
+    Gone,
+}
+
+struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    /// Buffers handed back for reuse.
+    recycle: std::sync::mpsc::SyncSender<Vec<u8>>,
+    thread: std::thread::JoinHandle<File>,
+    cur: Vec<u8>,
+    at: usize,
+}
+
+impl ReadAhead {
+    fn start(mut file: File) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(READ_AHEAD_CHUNKS);
+        let (recycle, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD_CHUNKS + 1);
+        let thread = std::thread::Builder::new()
+            .name("binlog-read".into())
+            .spawn(move || {
+                loop {
+                    let mut buf = recycled
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(READ_CHUNK));
+                    buf.resize(READ_CHUNK, 0);
+                    let sent = match file.read(&mut buf) {
+                        Ok(n) => {
+                            buf.truncate(n);
+                            tx.send(Ok(buf)).is_ok() && n > 0
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            false
+                        }
+                    };
+                    if !sent {
+                        break;
+                    }
+                }
+                file
+            })?;
+        Ok(Self {
+            rx,
+            recycle,
+            thread,
+            cur: Vec::new(),
+            at: 0,
+        })
+    }
+
+    /// Stops the thread and takes the file back, positioned after the bytes handed out (all of
+    /// them: called only when every chunk received was consumed, or before a seek).
+    fn stop(self) -> Option<File> {
+        drop(self.rx);
+        self.thread.join().ok()
+    }
+}
+
+impl Plain {
+    fn new(file: File) -> Self {
+        Self {
+            state: PlainState::Fresh(file),
+        }
+    }
+
+    fn direct(file: File) -> Self {
+        Self {
+            state: PlainState::Direct(file),
+        }
+    }
+
+    fn gone() -> std::io::Error {
+        std::io::Error::other("the read-ahead thread ended unexpectedly")
+    }
+
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let mut file = match std::mem::replace(&mut self.state, PlainState::Gone) {
+            PlainState::Fresh(f) | PlainState::Direct(f) => f,
+            PlainState::Ahead(a) => a.stop().ok_or_else(Self::gone)?,
+            PlainState::Gone => return Err(Self::gone()),
+        };
+        let at = file.seek(to);
+        self.state = PlainState::Direct(file);
+        at
+    }
+
+    fn read(&mut self, dst: &mut [u8]) -> std::io::Result<usize> {
+        if matches!(self.state, PlainState::Fresh(_)) {
+            if let PlainState::Fresh(f) = std::mem::replace(&mut self.state, PlainState::Gone) {
+                // A thread that cannot start: read directly (the clone shares the offset).
+                let fallback = f.try_clone();
+                self.state = match ReadAhead::start(f) {
+                    Ok(a) => PlainState::Ahead(a),
+                    Err(e) => PlainState::Direct(fallback.map_err(|_| e)?),
+                };
+            }
+        }
+        let a = match &mut self.state {
+            PlainState::Direct(f) => return f.read(dst),
+            PlainState::Ahead(a) => a,
+            PlainState::Fresh(_) | PlainState::Gone => return Err(Self::gone()),
+        };
+        if a.at == a.cur.len() {
+            let used = std::mem::take(&mut a.cur);
+            let _ = a.recycle.try_send(used);
+            a.at = 0;
+            let next = a.rx.recv();
+            match next {
+                Ok(Ok(chunk)) if !chunk.is_empty() => a.cur = chunk,
+                // The end of the file (for now), or a read error: every byte read was handed
+                // out, so the file is back at the end of them; read directly from here on.
+                end => {
+                    let PlainState::Ahead(a) = std::mem::replace(&mut self.state, PlainState::Gone)
+                    else {
+                        return Err(Self::gone());
+                    };
+                    let file = a.stop().ok_or_else(Self::gone)?;
+                    self.state = PlainState::Direct(file);
+                    return match end {
+                        Ok(Err(e)) => Err(e),
+                        Ok(Ok(_)) => Ok(0),
+                        Err(_) => Err(Self::gone()),
+                    };
+                }
+            }
+        }
+        let n = dst.len().min(a.cur.len() - a.at);
+        dst[..n].copy_from_slice(&a.cur[a.at..a.at + n]);
+        a.at += n;
+        Ok(n)
+    }
+}
+
 /// Where a [`FileBytes`] gets more bytes from.
 enum Src {
     /// Nothing more: every byte is in the buffer (a file handed over in memory).
     Memory,
     /// A plain file, positioned at the end of what was read. It may grow while the server
     /// writes it.
-    Plain(File),
+    Plain(Plain),
     /// A gzip archive (every member of it, as `zcat` reads it), inflated as it is read.
     Gzip(Box<flate2::read::MultiGzDecoder<BufReader<File>>>),
 }
@@ -507,7 +660,7 @@ impl FileBytes {
         }
         f.seek(SeekFrom::Start(have))
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        self.src = Src::Plain(f);
+        self.src = Src::Plain(Plain::direct(f));
         Ok(true)
     }
 }
@@ -565,7 +718,7 @@ pub(crate) fn open_file(path: &Path, max_inflated: u64) -> Result<FileBytes> {
             BufReader::with_capacity(64 << 10, file),
         )))
     } else {
-        Src::Plain(file)
+        Src::Plain(Plain::new(file))
     };
     Ok(FileBytes {
         path: path.to_path_buf(),
