@@ -32,8 +32,8 @@
 #   MARIADB_BINLOG    default mariadb-binlog
 #   JAVA              default java
 #   ONLY              space-separated tool keys to time (default all): ct-jsonl ct-avro ct-text
-#                     ct-reader mariadb-binlog go-mysql binlog-connector-java mysql_cdc
-#                     binlog-connector-rust
+#                     ct-reader mariadb-binlog go-mysql go-mysql-nocrc binlog-connector-java
+#                     mysql_cdc binlog-connector-rust
 #
 # A tool that is missing or fails its warm-up run is reported and left out of the table.
 set -euo pipefail
@@ -143,6 +143,8 @@ main() {
     add_tool mariadb-binlog "\`mariadb-binlog --base64-output=decode-rows -v\`" "$mb_version" 0 \
         "$MARIADB_BINLOG" --no-defaults --base64-output=decode-rows -v "$binlog"
     add_tool go-mysql "go-mysql \`ParseFile\`" "$(v_go_mysql)" 1 "$PEERS_BIN_DIR/gomysql-count" "$binlog"
+    add_tool go-mysql-nocrc "go-mysql \`ParseFile\`, CRC32 not verified" "$(v_go_mysql)" 1 \
+        "$PEERS_BIN_DIR/gomysql-count" -verify-checksum=false "$binlog"
     local cp=""
     [[ -f "$HERE/java/target/classpath.txt" ]] && cp="$HERE/java/target/classes:$(cat "$HERE/java/target/classpath.txt")"
     add_tool binlog-connector-java "mysql-binlog-connector-java \`BinaryLogFileReader\`" "$(v_java)" 1 \
