@@ -10,8 +10,9 @@
 #       mysql-binlog-connector-java  BinaryLogFileReader                       (java/)
 #       mysql_cdc                    binlog_reader::BinlogReader               (rust/)
 #       mysql-binlog-connector-rust  binlog_parser::BinlogParser               (rust/)
-# and prints a markdown table: rows/s, median seconds, and the time ratios to mariadb-binlog
-# and to the fastest peer (lower is faster). What each peer decodes: benches/peers/RESULTS.md.
+# and prints a markdown table: rows/s, median seconds (wall), median CPU seconds (user + system,
+# from GNU time when installed), and the time ratios to mariadb-binlog and to the fastest peer
+# (wall over wall; lower is faster). What each peer decodes: benches/peers/RESULTS.md.
 #
 # Usage:
 #   benches/peers/run.sh FILE        # time on an existing binlog file
@@ -99,13 +100,22 @@ add_tool() { # key name version is_peer command...
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-# Seconds taken by a command line (stdout to /dev/null, stderr kept for errors).
+# "wall cpu": seconds taken by a command line (stdout to /dev/null, stderr kept for errors),
+# and its CPU seconds (user + system, children included) where GNU time is installed.
+TIME_BIN=$(command -v /usr/bin/time || true)
 time_cmd() {
-    local start end
-    start=$EPOCHREALTIME
-    eval "$1" >/dev/null
-    end=$EPOCHREALTIME
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f\n", b - a }'
+    local start end cpu=nan
+    if [[ -n "$TIME_BIN" ]]; then
+        start=$EPOCHREALTIME
+        eval "$TIME_BIN -o $(printf %q "$TIME_OUT") -f '%U %S' $1" >/dev/null
+        end=$EPOCHREALTIME
+        cpu=$(awk 'END { printf "%.6f", $1 + $2 }' "$TIME_OUT")
+    else
+        start=$EPOCHREALTIME
+        eval "$1" >/dev/null
+        end=$EPOCHREALTIME
+    fi
+    awk -v a="$start" -v b="$end" -v c="$cpu" 'BEGIN { printf "%.6f %s\n", b - a, c }'
 }
 
 main() {
@@ -186,20 +196,24 @@ main() {
     rows=${rows:-0}
 
     # Timed runs, alternating: every tool once per run.
-    local i t
-    declare -A TIMES=()
+    local i t c
+    TIME_OUT=$(mktemp)
+    declare -A TIMES=() CPUS=()
     for ((i = 1; i <= RUNS; i++)); do
         for k in "${active[@]}"; do
-            t=$(time_cmd "${CMD[$k]}")
+            read -r t c < <(time_cmd "${CMD[$k]}")
             TIMES[$k]+="$t "
-            log "$(printf 'run %d: %-24s %8.3f s' "$i" "$k" "$t")"
+            CPUS[$k]+="$c "
+            log "$(printf 'run %d: %-24s %8.3f s  (cpu %s s)' "$i" "$k" "$t" "$c")"
         done
     done
+    rm -f "$TIME_OUT"
 
-    declare -A MED=()
+    declare -A MED=() CPU=()
     local best_peer="" mb=""
     for k in "${active[@]}"; do
         MED[$k]=$(tr ' ' '\n' <<<"${TIMES[$k]}" | sed '/^$/d' | median)
+        CPU[$k]=$(tr ' ' '\n' <<<"${CPUS[$k]}" | sed '/^$/d' | median)
         if [[ "${PEER[$k]}" == 1 ]] && { [[ -z "$best_peer" ]] || awk -v a="${MED[$k]}" -v b="${MED[$best_peer]}" 'BEGIN { exit !(a < b) }'; }; then
             best_peer=$k
         fi
@@ -210,13 +224,14 @@ main() {
     echo "Medians of $RUNS alternating runs (one warm-up each); $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores."
     echo "Ratios are time over time: lower is faster (0.33 = 3x faster)."
     echo
-    echo "| decoder | version | rows/s | seconds (median) | ÷ mariadb-binlog | ÷ fastest peer | counts (records rows values) |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
+    echo "| decoder | version | rows/s | seconds (median) | CPU s (median) | ÷ mariadb-binlog | ÷ fastest peer | counts (records rows values) |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
     for k in "${active[@]}"; do
-        awk -v n="${NAME[$k]}" -v v="${VERSION[$k]}" -v t="${MED[$k]}" -v r="$rows" -v m="$mb" \
+        awk -v n="${NAME[$k]}" -v v="${VERSION[$k]}" -v t="${MED[$k]}" -v cpu="${CPU[$k]}" -v r="$rows" -v m="$mb" \
             -v p="${best_peer:+${MED[$best_peer]}}" -v c="${COUNTS[$k]:-}" -v star="$([[ $k == "$best_peer" ]] && echo ' (fastest peer)')" 'BEGIN {
             sub(/^records /, "", c); sub(/ rows /, " ", c); sub(/ values /, " ", c)
-            printf "| %s%s | %s | %.0f | %.3f | %s | %s | %s |\n", n, star, v, r / t, t,
+            printf "| %s%s | %s | %.0f | %.3f | %s | %s | %s | %s |\n", n, star, v, r / t, t,
+                (cpu == "nan" ? "-" : sprintf("%.2f", cpu)),
                 (m == "" ? "-" : sprintf("%.2f", t / m)), (p == "" ? "-" : sprintf("%.2f", t / p)), c
         }'
     done
