@@ -20,12 +20,17 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 )
 
-func popcount(bitmap []byte) uint64 {
-	var n int
-	for _, b := range bitmap {
-		n += bits.OnesCount8(b)
+// The columns set among the first n bits of a column bitmap (the padding bits of its last
+// byte are not columns; MySQL sets them).
+func popcount(bitmap []byte, n uint64) uint64 {
+	var c int
+	for i, b := range bitmap {
+		if rest := n - uint64(i)*8; rest < 8 {
+			b &= byte(1)<<rest - 1
+		}
+		c += bits.OnesCount8(b)
 	}
-	return uint64(n)
+	return uint64(c)
 }
 
 func main() {
@@ -52,7 +57,7 @@ func main() {
 		}
 		rows += uint64(len(re.Rows) / perRow)
 		// Values present in each image: the columns of its bitmap (NULL counts as a value).
-		b1, b2 := popcount(re.ColumnBitmap1), popcount(re.ColumnBitmap2)
+		b1, b2 := popcount(re.ColumnBitmap1, re.ColumnCount), popcount(re.ColumnBitmap2, re.ColumnCount)
 		for i := range re.Rows {
 			if perRow == 2 && i%2 == 1 {
 				values += b2
