@@ -196,7 +196,8 @@ main() {
     rows=${rows:-0}
 
     # Timed runs, alternating: every tool once per run.
-    local i t c
+    local i t c load_before load_after
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
     TIME_OUT=$(mktemp)
     declare -A TIMES=() CPUS=()
     for ((i = 1; i <= RUNS; i++)); do
@@ -208,6 +209,7 @@ main() {
         done
     done
     rm -f "$TIME_OUT"
+    load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
     declare -A MED=() CPU=()
     local best_peer="" mb=""
@@ -221,7 +223,7 @@ main() {
     [[ -n "${MED[mariadb-binlog]:-}" ]] && mb=${MED[mariadb-binlog]}
 
     echo "Binlog: \`$(basename "$binlog")\`, $size bytes ($(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }') MB), $rows row changes${shape:+ ($shape)}."
-    echo "Medians of $RUNS alternating runs (one warm-up each); $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores."
+    echo "Medians of $RUNS alternating runs (one warm-up each); $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores; load average $load_before before the timed runs, $load_after after."
     echo "Ratios are time over time: lower is faster (0.33 = 3x faster)."
     echo
     echo "| decoder | version | rows/s | seconds (median) | CPU s (median) | ÷ mariadb-binlog | ÷ fastest peer | counts (records rows values) |"
