@@ -41,8 +41,19 @@ func main() {
 		os.Exit(2)
 	}
 	var events, rows, values uint64
-	onEvent := func(ev *replication.BinlogEvent) error {
+	var onEvent func(ev *replication.BinlogEvent) error
+	onEvent = func(ev *replication.BinlogEvent) error {
 		events++
+		// MySQL 8 binlog_transaction_compression: the parser has already unpacked and decoded
+		// the inner events.
+		if tp, ok := ev.Event.(*replication.TransactionPayloadEvent); ok {
+			for _, inner := range tp.Events {
+				if err := onEvent(inner); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		re, ok := ev.Event.(*replication.RowsEvent)
 		if !ok {
 			return nil

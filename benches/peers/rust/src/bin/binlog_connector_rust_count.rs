@@ -26,31 +26,45 @@ struct Counts {
 }
 
 fn parse<S: Read + Seek>(stream: &mut S, c: &mut Counts) -> Result<(), BinlogError> {
-    let mut parser = BinlogParser { checksum_length: 0, table_map_event_by_table_id: HashMap::new() };
+    let mut parser = BinlogParser {
+        checksum_length: 0,
+        table_map_event_by_table_id: HashMap::new(),
+    };
     parser.check_magic(stream)?;
     let end = stream.seek(std::io::SeekFrom::End(0))?;
     stream.seek(std::io::SeekFrom::Start(4))?;
     while stream.stream_position()? < end {
         let (_header, data) = parser.next(stream)?;
-        c.events += 1;
-        match data {
-            EventData::WriteRows(e) => {
-                c.rows += e.rows.len() as u64;
-                c.values += e.rows.len() as u64 * present(&e.included_columns);
-            }
-            EventData::DeleteRows(e) => {
-                c.rows += e.rows.len() as u64;
-                c.values += e.rows.len() as u64 * present(&e.included_columns);
-            }
-            EventData::UpdateRows(e) => {
-                c.rows += e.rows.len() as u64;
-                c.values += e.rows.len() as u64
-                    * (present(&e.included_columns_before) + present(&e.included_columns_after));
-            }
-            _ => {}
-        }
+        count(data, c);
     }
     Ok(())
+}
+
+fn count(data: EventData, c: &mut Counts) {
+    c.events += 1;
+    match data {
+        // MySQL 8 binlog_transaction_compression: the parser has already unpacked and
+        // decoded the inner events.
+        EventData::TransactionPayload(e) => {
+            for (_header, inner) in e.uncompressed_events {
+                count(inner, c);
+            }
+        }
+        EventData::WriteRows(e) => {
+            c.rows += e.rows.len() as u64;
+            c.values += e.rows.len() as u64 * present(&e.included_columns);
+        }
+        EventData::DeleteRows(e) => {
+            c.rows += e.rows.len() as u64;
+            c.values += e.rows.len() as u64 * present(&e.included_columns);
+        }
+        EventData::UpdateRows(e) => {
+            c.rows += e.rows.len() as u64;
+            c.values += e.rows.len() as u64
+                * (present(&e.included_columns_before) + present(&e.included_columns_after));
+        }
+        _ => {}
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,9 +84,13 @@ fn main() -> std::process::ExitCode {
     let mut c = Counts::default();
     for name in &files {
         let result = if in_memory {
-            std::fs::read(name).map_err(BinlogError::from).and_then(|b| parse(&mut Cursor::new(b), &mut c))
+            std::fs::read(name)
+                .map_err(BinlogError::from)
+                .and_then(|b| parse(&mut Cursor::new(b), &mut c))
         } else {
-            File::open(name).map_err(BinlogError::from).and_then(|mut f| parse(&mut f, &mut c))
+            File::open(name)
+                .map_err(BinlogError::from)
+                .and_then(|mut f| parse(&mut f, &mut c))
         };
         if let Err(e) = result {
             eprintln!("error: {name} after {} events: {e:?}", c.events);

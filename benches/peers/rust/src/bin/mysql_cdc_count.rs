@@ -19,7 +19,10 @@ fn main() -> std::process::ExitCode {
     }
     let (mut events, mut rows, mut values) = (0u64, 0u64, 0u64);
     for name in &files {
-        let reader = match File::open(name).map_err(mysql_cdc::errors::Error::from).and_then(BinlogReader::new) {
+        let reader = match File::open(name)
+            .map_err(mysql_cdc::errors::Error::from)
+            .and_then(BinlogReader::new)
+        {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {name}: {e:?}");

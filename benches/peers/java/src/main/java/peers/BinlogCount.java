@@ -4,6 +4,7 @@ import com.github.shyiko.mysql.binlog.BinaryLogFileReader;
 import com.github.shyiko.mysql.binlog.event.DeleteRowsEventData;
 import com.github.shyiko.mysql.binlog.event.Event;
 import com.github.shyiko.mysql.binlog.event.EventData;
+import com.github.shyiko.mysql.binlog.event.TransactionPayloadEventData;
 import com.github.shyiko.mysql.binlog.event.UpdateRowsEventData;
 import com.github.shyiko.mysql.binlog.event.WriteRowsEventData;
 import com.github.shyiko.mysql.binlog.event.deserialization.EventDeserializer;
@@ -57,24 +58,10 @@ public final class BinlogCount {
             }
             try (BinaryLogFileReader reader = new BinaryLogFileReader(new File(name), deserializer)) {
                 for (Event ev; (ev = reader.readEvent()) != null; ) {
-                    events++;
-                    EventData d = ev.getData();
-                    if (d instanceof WriteRowsEventData) {
-                        for (Serializable[] r : ((WriteRowsEventData) d).getRows()) {
-                            rows++;
-                            values += r.length;
-                        }
-                    } else if (d instanceof UpdateRowsEventData) {
-                        for (Map.Entry<Serializable[], Serializable[]> r : ((UpdateRowsEventData) d).getRows()) {
-                            rows++;
-                            values += r.getKey().length + r.getValue().length;
-                        }
-                    } else if (d instanceof DeleteRowsEventData) {
-                        for (Serializable[] r : ((DeleteRowsEventData) d).getRows()) {
-                            rows++;
-                            values += r.length;
-                        }
-                    }
+                    long[] c = count(ev);
+                    events += c[0];
+                    rows += c[1];
+                    values += c[2];
                 }
             } catch (Exception e) {
                 System.err.println("error: " + name + " after " + events + " events: " + e);
@@ -82,5 +69,35 @@ public final class BinlogCount {
             }
         }
         System.out.println("records " + events + " rows " + rows + " values " + values);
+    }
+
+    /** {events, rows, values} of one event, TRANSACTION_PAYLOAD's inner events included. */
+    private static long[] count(Event ev) {
+        long events = 1, rows = 0, values = 0;
+        EventData d = ev.getData();
+        if (d instanceof TransactionPayloadEventData) {
+            for (Event inner : ((TransactionPayloadEventData) d).getUncompressedEvents()) {
+                long[] c = count(inner);
+                events += c[0];
+                rows += c[1];
+                values += c[2];
+            }
+        } else if (d instanceof WriteRowsEventData) {
+            for (Serializable[] r : ((WriteRowsEventData) d).getRows()) {
+                rows++;
+                values += r.length;
+            }
+        } else if (d instanceof UpdateRowsEventData) {
+            for (Map.Entry<Serializable[], Serializable[]> r : ((UpdateRowsEventData) d).getRows()) {
+                rows++;
+                values += r.getKey().length + r.getValue().length;
+            }
+        } else if (d instanceof DeleteRowsEventData) {
+            for (Serializable[] r : ((DeleteRowsEventData) d).getRows()) {
+                rows++;
+                values += r.length;
+            }
+        }
+        return new long[] {events, rows, values};
     }
 }
