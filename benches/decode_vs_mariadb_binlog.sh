@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: `changetrack decode --format jsonl|avro|text` against
-# `mariadb-binlog --base64-output=decode-rows -v` on the same ROW-format binlog.
+# `mariadb-binlog --base64-output=decode-rows -v` on the same ROW-format binlog. (The same next to
+# the peers' decoders and the library's BinlogReader: benches/peers/run.sh, which uses --generate.)
 #
 # Usage:
 #   benches/decode_vs_mariadb_binlog.sh              # generate a binlog with a private server, then time
