@@ -472,33 +472,6 @@ fn utc(ts: u32) -> String {
     )
 }
 
-fn write_text(out: &mut String, rec: &ChangeRecord) {
-    use std::fmt::Write as _;
-    let _ = write!(
-        out,
-        "{} {} {:<6}",
-        rec.checkpoint,
-        rec.timestamp,
-        rec.op.as_str()
-    );
-    if let Some(db) = rec.database_name() {
-        let _ = write!(out, " {db}");
-        if let Some(t) = rec.table_name() {
-            let _ = write!(out, ".{t}");
-        }
-    }
-    if let Some(ddl) = &rec.ddl {
-        let _ = write!(out, " {}", ddl.statement.replace('\n', " "));
-    }
-    if rec.op.is_dml() {
-        out.push_str(" before=");
-        json::push_row_image(out, rec, false);
-        out.push_str(" after=");
-        json::push_row_image(out, rec, true);
-    }
-    out.push('\n');
-}
-
 /// Writes `text` to stdout at once. A closed pipe (`| head`) ends the process quietly with exit
 /// code 0, as for the record output; another write error ends it with exit code 1 and a message
 /// (instead of the panic of `println!`).
@@ -552,7 +525,7 @@ impl Output {
                 json::push_record(&mut self.text, rec, with_seq);
                 self.text.push('\n');
             }
-            Format::Text => write_text(&mut self.text, rec),
+            Format::Text => json::push_text_line(&mut self.text, rec),
             Format::Avro => {
                 let at = self.bin.len();
                 self.bin.extend_from_slice(&[0; 4]);

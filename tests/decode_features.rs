@@ -350,3 +350,73 @@ fn fuzz_regressions_end_in_typed_errors() {
     }
     assert!(n >= 2);
 }
+
+/// `decode --format text`: one line per record, in order, the images exactly the JSON objects of
+/// `--format jsonl` (columns in table order), DDL on one line. And the three formats, rendered on
+/// their own thread, give every record once, in binlog order.
+#[test]
+fn text_lines_carry_the_json_images_in_order() {
+    let file = data("mariadb-10.11/row-metadata-full/mariadb-bin.000001");
+    let run = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_changetrack"))
+            .args(["--quiet", "decode", "--format", format])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let text = String::from_utf8(run("text")).unwrap();
+    let jsonl = String::from_utf8(run("jsonl")).unwrap();
+    let (records, _) = decode("mariadb-10.11/row-metadata-full/mariadb-bin.000001");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), records.len());
+    assert_eq!(jsonl.lines().count(), records.len());
+    let mut dml = 0;
+    for ((line, json_line), rec) in lines.iter().zip(jsonl.lines()).zip(&records) {
+        let head = format!(
+            "{} {} {:<6}",
+            rec.checkpoint,
+            rec.timestamp,
+            rec.op.as_str()
+        );
+        assert!(line.starts_with(&head), "{line:?} / {head:?}");
+        let v: serde_json::Value = serde_json::from_str(json_line).unwrap();
+        assert_eq!(v["checkpoint"], rec.checkpoint.to_string());
+        if rec.op.is_dml() {
+            dml += 1;
+            let mut before = String::new();
+            json::push_row_image(&mut before, rec, false);
+            let mut after = String::new();
+            json::push_row_image(&mut after, rec, true);
+            assert!(
+                line.ends_with(&format!(" before={before} after={after}")),
+                "{line}"
+            );
+            // The same objects as in the JSON line, keys in column order.
+            let b: serde_json::Value = serde_json::from_str(&before).unwrap();
+            assert_eq!(b, v["before"]);
+            let first_key = rec.fields()[0].name.as_str();
+            if rec.after.is_some() {
+                assert!(after.starts_with(&format!("{{\"{first_key}\":")), "{after}");
+            }
+        }
+        if let Some(ddl) = &rec.ddl {
+            assert!(line.ends_with(&ddl.statement.replace('\n', " ")), "{line}");
+        }
+    }
+    assert!(dml > 50, "{dml} row records");
+    // Avro: length-prefixed records, as many as decoded.
+    let avro = run("avro");
+    let (mut at, mut n) = (0usize, 0usize);
+    while at < avro.len() {
+        let len = u32::from_be_bytes(avro[at..at + 4].try_into().unwrap()) as usize;
+        at += 4 + len;
+        n += 1;
+    }
+    assert_eq!((at, n), (avro.len(), records.len()));
+}

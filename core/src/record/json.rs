@@ -382,6 +382,47 @@ fn push_image(out: &mut String, values: Option<&Vec<Value>>, fields: &[Field], k
     out.push('}');
 }
 
+/// Appends the human-readable line of `rec` (`decode --format text`), newline included:
+/// checkpoint, timestamp, op (padded to 6), `db.table`, the DDL statement on one line, and for
+/// row changes `before=` and `after=` with the images as [`push_record`] writes them.
+pub fn push_text_line(out: &mut String, rec: &ChangeRecord) {
+    push_int(out, rec.checkpoint.offset);
+    out.push('@');
+    push_int(out, rec.checkpoint.file_index);
+    out.push(' ');
+    push_int(out, rec.timestamp);
+    out.push(' ');
+    let op = rec.op.as_str();
+    out.push_str(op);
+    for _ in op.len()..6 {
+        out.push(' ');
+    }
+    if let Some(db) = rec.database_name() {
+        out.push(' ');
+        out.push_str(db);
+        if let Some(t) = rec.table_name() {
+            out.push('.');
+            out.push_str(t);
+        }
+    }
+    if let Some(ddl) = &rec.ddl {
+        out.push(' ');
+        for (i, line) in ddl.statement.split('\n').enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(line);
+        }
+    }
+    if rec.op.is_dml() {
+        out.push_str(" before=");
+        push_row_image(out, rec, false);
+        out.push_str(" after=");
+        push_row_image(out, rec, true);
+    }
+    out.push('\n');
+}
+
 /// Appends `rec`'s before image (`after == false`) or after image as the JSON object that
 /// [`push_record`] writes for it (columns in table order; `null` when there is none).
 pub fn push_row_image(out: &mut String, rec: &ChangeRecord, after: bool) {
