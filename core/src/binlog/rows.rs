@@ -332,6 +332,82 @@ fn time_from_packed(packed: i64, fsp: u8) -> Result<Value> {
     })
 }
 
+/// The value of a MariaDB `COMPRESSED` column (its `field_comp.cc` format): empty, or a header
+/// byte (high nibble: the method, 0 = stored as is, 8 = zlib; bit 3: a raw deflate stream rather
+/// than a zlib one; bits 0-2: the size of the original length), the original length big-endian,
+/// then the data. The original length is checked against the column's maximum and the output
+/// grows only as the data inflates, so a forged length cannot make us allocate.
+pub(crate) fn uncompress_column(data: &[u8], max_len: u64) -> Result<Vec<u8>> {
+    let Some((&header, rest)) = data.split_first() else {
+        return Ok(Vec::new());
+    };
+    match header >> 4 {
+        0 => Ok(rest.to_vec()),
+        8 => {
+            let n = usize::from(header & 7);
+            let (len, input) = (n >= 1)
+                .then(|| rest.split_at_checked(n))
+                .flatten()
+                .ok_or_else(|| Error::corruption("compressed column value: bad header"))?;
+            let orig = len.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+            if orig > max_len {
+                return Err(Error::corruption(format!(
+                    "compressed column value claims {orig} bytes, the column holds at most \
+                     {max_len}"
+                )));
+            }
+            let orig = usize::try_from(orig)
+                .map_err(|_| Error::corruption("compressed column value too long"))?;
+            let mut z = flate2::Decompress::new(header & 8 == 0);
+            let mut out = Vec::with_capacity(orig.min(1 << 20));
+            loop {
+                if out.len() == out.capacity() {
+                    out.reserve((orig + 1 - out.len()).min(1 << 20));
+                }
+                let consumed = usize::try_from(z.total_in()).unwrap_or(usize::MAX);
+                let before = (consumed, out.len());
+                let status = z
+                    .decompress_vec(
+                        input.get(consumed..).unwrap_or_default(),
+                        &mut out,
+                        flate2::FlushDecompress::Finish,
+                    )
+                    .map_err(|e| {
+                        Error::corruption(format!("compressed column value: bad zlib data: {e}"))
+                    })?;
+                if out.len() > orig {
+                    return Err(Error::corruption(
+                        "compressed column value inflates beyond its length",
+                    ));
+                }
+                match status {
+                    flate2::Status::StreamEnd => break,
+                    _ if (
+                        usize::try_from(z.total_in()).unwrap_or(usize::MAX),
+                        out.len(),
+                    ) == before =>
+                    {
+                        return Err(Error::corruption(
+                            "compressed column value: the zlib data ends early",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if out.len() != orig {
+                return Err(Error::corruption(format!(
+                    "compressed column value inflates to {} bytes, its header says {orig}",
+                    out.len()
+                )));
+            }
+            Ok(out)
+        }
+        m => Err(Error::unsupported(format!(
+            "compressed column value with compression method {m}"
+        ))),
+    }
+}
+
 fn read_len(c: &mut Cursor<'_>, len_bytes: u8) -> Result<usize> {
     usize::try_from(c.uint_le(usize::from(len_bytes))?)
         .map_err(|_| Error::corruption("length does not fit in memory"))
@@ -460,6 +536,10 @@ pub(crate) fn decode_value(
         ColumnDecoder::VarString { len_bytes } | ColumnDecoder::Blob { len_bytes } => {
             let n = read_len(c, *len_bytes)?;
             Value::Bytes(c.take_shared(n, src)?)
+        }
+        ColumnDecoder::Compressed { len_bytes, max_len } => {
+            let n = read_len(c, *len_bytes)?;
+            Value::Bytes(uncompress_column(c.take(n)?, *max_len)?.into())
         }
         ColumnDecoder::FixString {
             len_bytes,
@@ -777,5 +857,35 @@ mod tests {
         assert!(c.take(3).is_err());
         assert!(c.uint_le(usize::MAX).is_err());
         assert_eq!(c.take(2).unwrap(), &[1, 2]);
+    }
+
+    #[test]
+    fn compressed_column_values_are_checked() {
+        use std::io::Write as _;
+        let raw = |data: &[u8]| {
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        let text = b"abcabcabcabcabcabcabcabcabcabc".repeat(10);
+        let mut v = vec![0x80 | 8 | 2, 0x01, 0x2c]; // zlib method, raw deflate, 2 length bytes: 300
+        v.extend(raw(&text));
+        assert_eq!(uncompress_column(&v, 300).unwrap(), text);
+        // Stored as is, and empty.
+        assert_eq!(uncompress_column(&[0, b'x'], 10).unwrap(), b"x");
+        assert!(uncompress_column(&[], 10).unwrap().is_empty());
+        // The claimed length beyond the column, a wrong length, cut data, garbage, no length.
+        assert!(uncompress_column(&v, 299).is_err());
+        let mut short = v.clone();
+        short[2] = 0x2b;
+        assert!(uncompress_column(&short, 300).is_err());
+        let mut long = v.clone();
+        long[2] = 0x2d;
+        assert!(uncompress_column(&long, 300).is_err());
+        assert!(uncompress_column(&v[..v.len() - 3], 300).is_err());
+        assert!(uncompress_column(&[0x89, 0x05, 1, 2, 3], 300).is_err());
+        assert!(uncompress_column(&[0x88], 300).is_err());
+        assert!(uncompress_column(&[0x80 | 8 | 4, 0xff, 0xff, 0xff, 0xff], u64::MAX).is_err());
+        assert!(uncompress_column(&[0x30, 1], 300).is_err());
     }
 }

@@ -59,6 +59,12 @@ pub(crate) enum ColumnDecoder {
     Blob {
         len_bytes: u8,
     },
+    /// MariaDB's `COMPRESSED` VARCHAR/BLOB/TEXT: the length prefix, then the compressed form
+    /// (see `rows::uncompress_column`), which inflates to at most `max_len` bytes.
+    Compressed {
+        len_bytes: u8,
+        max_len: u64,
+    },
     /// MySQL binary JSON with its length prefix.
     Json {
         len_bytes: u8,
@@ -150,8 +156,9 @@ struct OptionalMeta {
     has_pk_info: bool,
 }
 
-/// Locates the optional metadata in a TABLE_MAP body: everything after the null bitmap.
-fn optional_metadata(body: &[u8], post_header_len: u8) -> Result<&[u8]> {
+/// The parts of a TABLE_MAP body: the column types (a byte each), the column metadata block,
+/// and the optional metadata (everything after the null bitmap).
+fn table_map_parts(body: &[u8], post_header_len: u8) -> Result<(&[u8], &[u8], &[u8])> {
     let mut c = Cursor::new(body);
     c.take(if post_header_len == 6 { 4 } else { 6 })?;
     c.take(2)?;
@@ -161,12 +168,86 @@ fn optional_metadata(body: &[u8], post_header_len: u8) -> Result<&[u8]> {
     c.take(t + 1)?;
     let n =
         usize::try_from(c.lenenc()?).map_err(|_| Error::corruption("TABLE_MAP column count"))?;
-    c.take(n)?;
+    let types = c.take(n)?;
     let meta =
         usize::try_from(c.lenenc()?).map_err(|_| Error::corruption("TABLE_MAP metadata length"))?;
-    c.take(meta)?;
+    let meta = c.take(meta)?;
     c.take(n.div_ceil(8))?;
-    Ok(c.rest())
+    Ok((types, meta, c.rest()))
+}
+
+/// Locates the optional metadata in a TABLE_MAP body: everything after the null bitmap.
+fn optional_metadata(body: &[u8], post_header_len: u8) -> Result<&[u8]> {
+    Ok(table_map_parts(body, post_header_len)?.2)
+}
+
+/// MariaDB's binlog types of `COMPRESSED` columns (which `mysql_common` does not know).
+const MARIADB_BLOB_COMPRESSED: u8 = 140;
+const MARIADB_VARCHAR_COMPRESSED: u8 = 141;
+
+/// Bytes of column metadata per binlog column type (the servers' `save_field_metadata`).
+fn metadata_len(t: u8) -> Option<usize> {
+    match t {
+        0..=3 | 6..=14 => Some(0),
+        4 | 5 | 17..=19 | 140 | 242 | 245 | 249..=252 | 255 => Some(1),
+        15 | 16 | 141 | 246..=248 | 253 | 254 => Some(2),
+        _ => None,
+    }
+}
+
+/// Each column's binlog type, real type, metadata and whether it is a MariaDB `COMPRESSED`
+/// column, read from the body itself: for tables with compressed columns, whose types
+/// `mysql_common` cannot walk past. A compressed VARCHAR is typed VARCHAR and a compressed
+/// BLOB/TEXT BLOB; their values are inflated by the row decoder.
+fn columns_with_compressed(
+    body: &[u8],
+    post_header_len: u8,
+) -> Result<Vec<(ColumnType, ColumnType, &[u8], bool)>> {
+    let (types, meta, _) = table_map_parts(body, post_header_len)?;
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(types.len());
+    for (i, &t) in types.iter().enumerate() {
+        let len = metadata_len(t).ok_or_else(|| {
+            Error::unsupported(format!(
+                "TABLE_MAP column {}: unknown column type {t}",
+                i + 1
+            ))
+        })?;
+        let m = meta
+            .get(at..at + len)
+            .ok_or_else(|| Error::corruption("TABLE_MAP metadata shorter than its columns"))?;
+        at += len;
+        let (raw, compressed) = match t {
+            MARIADB_BLOB_COMPRESSED => (ColumnType::MYSQL_TYPE_BLOB, true),
+            MARIADB_VARCHAR_COMPRESSED => (ColumnType::MYSQL_TYPE_VARCHAR, true),
+            _ => (
+                ColumnType::try_from(t).map_err(|_| {
+                    Error::unsupported(format!(
+                        "TABLE_MAP column {}: unknown column type {t}",
+                        i + 1
+                    ))
+                })?,
+                false,
+            ),
+        };
+        let real = real_type(raw, m);
+        out.push((raw, real, m, compressed));
+    }
+    Ok(out)
+}
+
+/// The type a column's values have: ENUM and SET are logged as STRING, with the real type in
+/// the first metadata byte; DATE is read as NEWDATE.
+fn real_type(raw: ColumnType, meta: &[u8]) -> ColumnType {
+    match raw {
+        ColumnType::MYSQL_TYPE_STRING => match meta_u8(meta, 0) {
+            0xf7 => ColumnType::MYSQL_TYPE_ENUM,
+            0xf8 => ColumnType::MYSQL_TYPE_SET,
+            _ => ColumnType::MYSQL_TYPE_STRING,
+        },
+        ColumnType::MYSQL_TYPE_DATE => ColumnType::MYSQL_TYPE_NEWDATE,
+        other => other,
+    }
 }
 
 fn lenenc_usize(c: &mut Cursor<'_>) -> Result<usize> {
@@ -470,24 +551,37 @@ pub(crate) fn table_schema(
         .map_err(|_| Error::corruption("TABLE_MAP column count overflows"))?;
     // First pass: raw and real types, to size the optional metadata arrays.
     let mut raw_types = Vec::with_capacity(ncols);
-    for i in 0..ncols {
-        let raw = tme
-            .get_raw_column_type(i)
-            .map_err(|e| Error::unsupported(format!("TABLE_MAP column {}: {e}", i + 1)))?
-            .ok_or_else(|| Error::corruption("TABLE_MAP has fewer column types than columns"))?;
-        let meta = tme.get_column_metadata(i).ok_or_else(|| {
-            Error::corruption(format!("TABLE_MAP column {}: metadata missing", i + 1))
-        })?;
-        let real = match raw {
-            ColumnType::MYSQL_TYPE_STRING => match meta_u8(meta, 0) {
-                0xf7 => ColumnType::MYSQL_TYPE_ENUM,
-                0xf8 => ColumnType::MYSQL_TYPE_SET,
-                _ => ColumnType::MYSQL_TYPE_STRING,
-            },
-            ColumnType::MYSQL_TYPE_DATE => ColumnType::MYSQL_TYPE_NEWDATE,
-            other => other,
-        };
-        raw_types.push((raw, real, meta));
+    let mut compressed = vec![false; ncols];
+    let has_compressed = mariadb
+        && table_map_parts(body, post_header_len).is_ok_and(|(types, _, _)| {
+            types
+                .iter()
+                .any(|&t| t == MARIADB_BLOB_COMPRESSED || t == MARIADB_VARCHAR_COMPRESSED)
+        });
+    if has_compressed {
+        let cols = columns_with_compressed(body, post_header_len)?;
+        if cols.len() != ncols {
+            return Err(Error::corruption(
+                "TABLE_MAP has fewer column types than columns",
+            ));
+        }
+        for (i, (raw, real, meta, z)) in cols.into_iter().enumerate() {
+            compressed[i] = z;
+            raw_types.push((raw, real, meta));
+        }
+    } else {
+        for i in 0..ncols {
+            let raw = tme
+                .get_raw_column_type(i)
+                .map_err(|e| Error::unsupported(format!("TABLE_MAP column {}: {e}", i + 1)))?
+                .ok_or_else(|| {
+                    Error::corruption("TABLE_MAP has fewer column types than columns")
+                })?;
+            let meta = tme.get_column_metadata(i).ok_or_else(|| {
+                Error::corruption(format!("TABLE_MAP column {}: metadata missing", i + 1))
+            })?;
+            raw_types.push((raw, real_type(raw, meta), meta));
+        }
     }
     let n_char = raw_types
         .iter()
@@ -830,6 +924,24 @@ pub(crate) fn table_schema(
                     )));
                 }
             };
+        // A MariaDB COMPRESSED column: the same column, its values inflated.
+        let (decoder, type_name) = match (compressed[i], decoder) {
+            (true, ColumnDecoder::VarString { len_bytes }) => (
+                ColumnDecoder::Compressed {
+                    len_bytes,
+                    max_len: u64::from(u16::from_le_bytes([meta_u8(meta, 0), meta_u8(meta, 1)])),
+                },
+                format!("{type_name} compressed"),
+            ),
+            (true, ColumnDecoder::Blob { len_bytes }) => (
+                ColumnDecoder::Compressed {
+                    len_bytes,
+                    max_len: (1u64 << (8 * u32::from(len_bytes))) - 1,
+                },
+                format!("{type_name} compressed"),
+            ),
+            (_, decoder) => (decoder, type_name),
+        };
         let name = match &opt.names {
             Some(n) if !names_missing => n.get(i).cloned().unwrap_or_default(),
             _ => format!("@{}", i + 1),
