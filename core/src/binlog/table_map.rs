@@ -195,14 +195,15 @@ fn metadata_len(t: u8) -> Option<usize> {
     }
 }
 
+/// One column of a TABLE_MAP: its binlog type, real type, metadata, and whether it is a
+/// MariaDB `COMPRESSED` column.
+type RawColumn<'a> = (ColumnType, ColumnType, &'a [u8], bool);
+
 /// Each column's binlog type, real type, metadata and whether it is a MariaDB `COMPRESSED`
 /// column, read from the body itself: for tables with compressed columns, whose types
 /// `mysql_common` cannot walk past. A compressed VARCHAR is typed VARCHAR and a compressed
 /// BLOB/TEXT BLOB; their values are inflated by the row decoder.
-fn columns_with_compressed(
-    body: &[u8],
-    post_header_len: u8,
-) -> Result<Vec<(ColumnType, ColumnType, &[u8], bool)>> {
+fn columns_with_compressed(body: &[u8], post_header_len: u8) -> Result<Vec<RawColumn<'_>>> {
     let (types, meta, _) = table_map_parts(body, post_header_len)?;
     let mut at = 0usize;
     let mut out = Vec::with_capacity(types.len());
