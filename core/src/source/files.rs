@@ -345,14 +345,21 @@ impl Plain {
         std::io::Error::other("the read-ahead thread ended unexpectedly")
     }
 
+    /// Moves to `to`. A file read in bulk is read ahead again from there (a resume position);
+    /// one read directly (its end was reached: it is followed) stays direct.
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let mut file = match std::mem::replace(&mut self.state, PlainState::Gone) {
-            PlainState::Fresh(f) | PlainState::Direct(f) => f,
-            PlainState::Ahead(a) => a.stop().ok_or_else(Self::gone)?,
+        let (mut file, bulk) = match std::mem::replace(&mut self.state, PlainState::Gone) {
+            PlainState::Fresh(f) => (f, true),
+            PlainState::Direct(f) => (f, false),
+            PlainState::Ahead(a) => (a.stop().ok_or_else(Self::gone)?, true),
             PlainState::Gone => return Err(Self::gone()),
         };
         let at = file.seek(to);
-        self.state = PlainState::Direct(file);
+        self.state = if bulk && at.is_ok() {
+            PlainState::Fresh(file)
+        } else {
+            PlainState::Direct(file)
+        };
         at
     }
 
