@@ -582,13 +582,15 @@ fn decode(
     let reader = BinlogReader::open(paths, opts)?;
     let mut out = Output::new();
     let started = std::time::Instant::now();
-    // Two stages on two threads: this one renders and writes, the other decodes. Records cross
-    // in batches, in binlog order; a decoding error comes after every record before it. Rendered
-    // batches go back to the decoding thread to be dropped there: freeing memory that another
-    // thread allocated makes the two threads contend for the allocator's lock.
+    // This thread renders and writes, another decodes (and the library reads the file ahead on
+    // a third). Records cross in batches, in binlog order; a decoding error comes after every
+    // record before it. Rendered batches go back to the decoding thread to be dropped there:
+    // freeing memory that another thread allocated makes the two threads contend for the
+    // allocator's lock.
     const BATCH: usize = 256;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ChangeRecord>>(16);
-    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<ChangeRecord>>(32);
+    // Unbounded, but never holds more than the batches in flight (16 queued, one rendering).
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<ChangeRecord>>();
     let decoder = std::thread::Builder::new()
         .name("decode".into())
         .spawn(move || {
@@ -632,11 +634,9 @@ fn decode(
         })?;
     let mut written = Ok(());
     for batch in rx {
-        if written.is_ok() {
-            written = batch
-                .iter()
-                .try_for_each(|rec| out.record(format, rec, false));
-        }
+        written = batch
+            .iter()
+            .try_for_each(|rec| out.record(format, rec, false));
         if written.is_err() || back_tx.send(batch).is_err() {
             break;
         }

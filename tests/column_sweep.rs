@@ -368,6 +368,119 @@ fn mariadb_binlog(file: &Path, extra: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// The binlog files written since `before` was listed, less the last (the empty one the final
+/// FLUSH BINARY LOGS opened).
+fn new_binlogs(m: &MariaDb, before: &[PathBuf]) -> Vec<PathBuf> {
+    let mut new: Vec<PathBuf> = m
+        .binlogs()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    new.pop();
+    assert!(!new.is_empty(), "no binlog written");
+    new
+}
+
+/// Whether our charset for a column is information_schema's: the same name; for binary data
+/// (no charset there) `binary` or none; with MINIMAL metadata none for ENUM/SET (their
+/// charsets are FULL only).
+fn charset_ok(sc: &SchemaColumn, ours: Option<&str>, full: bool) -> bool {
+    match (sc.charset.as_deref(), ours) {
+        (Some(w), Some(c)) => w == c,
+        (None, c) => c.is_none() || c == Some("binary"),
+        (Some(_), None) => !full && matches!(sc.data_type.as_str(), "enum" | "set"),
+    }
+}
+
+/// Replays the row records onto empty tables: table -> rows of canonical values. An UPDATE or
+/// DELETE must find the row of its before image.
+fn replay(
+    db: &str,
+    records: &[&ChangeRecord],
+    fails: &mut Vec<String>,
+) -> BTreeMap<String, Vec<Vec<String>>> {
+    let mut tables: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    let image = |img: &Option<Vec<Value>>| -> Vec<String> {
+        img.as_ref().unwrap().iter().map(canon).collect()
+    };
+    for r in records {
+        let table = r.table_name().unwrap().to_owned();
+        let rows = tables.entry(table.clone()).or_default();
+        match r.op {
+            Op::Insert => rows.push(image(&r.after)),
+            Op::Delete | Op::Update => {
+                let before = image(&r.before);
+                let Some(at) = rows.iter().position(|x| *x == before) else {
+                    fails.push(format!(
+                        "{db}.{table}: {} of a row not replayed: {before:?}",
+                        r.op
+                    ));
+                    continue;
+                };
+                if r.op == Op::Update {
+                    rows[at] = image(&r.after);
+                } else {
+                    rows.remove(at);
+                }
+            }
+            _ => {}
+        }
+    }
+    tables
+}
+
+/// Compares replayed rows with what SELECT returns for `db.table` (columns `names`, by id).
+/// Returns the number of values compared.
+fn compare_with_select(
+    m: &MariaDb,
+    (db, table): (&str, &str),
+    names: &[String],
+    rows: &[Vec<String>],
+    schema: &BTreeMap<(String, usize), SchemaColumn>,
+    fails: &mut Vec<String>,
+) -> usize {
+    let data_type = |i: usize| schema[&(table.to_owned(), i)].data_type.as_str();
+    let exprs: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("IFNULL({}, 'NULL')", select_expr(n, data_type(i))))
+        .collect();
+    let out = m.sql(&format!(
+        "SET time_zone = '+00:00'; SELECT {} FROM {db}.{table} ORDER BY id",
+        exprs.join(", ")
+    ));
+    let server: Vec<Vec<String>> = out
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    let mut replayed = rows.to_vec();
+    replayed.sort_by_key(|r| r[0].parse::<u64>().unwrap_or(0));
+    if replayed.len() != server.len() {
+        fails.push(format!(
+            "{db}.{table}: {} rows replayed, SELECT returns {}",
+            replayed.len(),
+            server.len()
+        ));
+        return 0;
+    }
+    let mut compared = 0;
+    for (ours_row, server_row) in replayed.iter().zip(&server) {
+        for (i, (o, s)) in ours_row.iter().zip(server_row).enumerate() {
+            compared += 1;
+            if !same(o, s, data_type(i)) {
+                fails.push(format!(
+                    "{db}.{table} id {} column {} `{}` ({}): replayed {o:.80}, SELECT {s:.80}",
+                    server_row[0],
+                    i + 1,
+                    names[i],
+                    data_type(i)
+                ));
+            }
+        }
+    }
+    compared
+}
+
 /// Runs the three checks on the binlogs of one database; returns the failures.
 fn check(m: &MariaDb, db: &str, files: &[PathBuf], full: bool) -> Vec<String> {
     let mut fails = Vec::new();
@@ -396,22 +509,14 @@ fn check(m: &MariaDb, db: &str, files: &[PathBuf], full: bool) -> Vec<String> {
                 continue;
             };
             checked_columns += 1;
-            let want = sc.charset.as_deref();
-            let ok = match (want, f.charset) {
-                (Some(w), Some(c)) => w == c,
-                // No charset in information_schema: binary data, ours says binary or nothing.
-                (None, c) => c.is_none() || c == Some("binary"),
-                // MINIMAL metadata has no ENUM/SET charsets (FULL only).
-                (Some(_), None) => !full && matches!(sc.data_type.as_str(), "enum" | "set"),
-            };
-            if !ok {
+            if !charset_ok(sc, f.charset, full) {
                 fails.push(format!(
                     "{db}.{table} column {} `{}` ({}): charset {:?}, information_schema says {:?}",
                     i + 1,
                     f.name,
                     sc.data_type,
                     f.charset,
-                    want
+                    sc.charset
                 ));
             }
             let numeric = matches!(
@@ -486,87 +591,18 @@ fn check(m: &MariaDb, db: &str, files: &[PathBuf], full: bool) -> Vec<String> {
     }
 
     // 3. Replay onto empty tables, then compare with SELECT.
-    let mut tables: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
-    for r in &ours {
-        let table = r.table_name().unwrap().to_owned();
-        let image = |img: &Option<Vec<Value>>| -> Vec<String> {
-            img.as_ref().unwrap().iter().map(canon).collect()
-        };
-        let rows = tables.entry(table.clone()).or_default();
-        match r.op {
-            Op::Insert => rows.push(image(&r.after)),
-            Op::Delete | Op::Update => {
-                let before = image(&r.before);
-                let at = rows.iter().position(|x| *x == before);
-                let Some(at) = at else {
-                    fails.push(format!(
-                        "{db}.{table}: {} of a row not replayed: {before:?}",
-                        r.op
-                    ));
-                    continue;
-                };
-                if r.op == Op::Update {
-                    rows[at] = image(&r.after);
-                } else {
-                    rows.remove(at);
-                }
-            }
-            _ => {}
-        }
-    }
+    let tables = replay(db, &ours, &mut fails);
     assert_eq!(tables.len(), TYPES.len(), "{db}: tables replayed");
+    let names: Vec<String> = columns("").into_iter().map(|(n, _)| n).collect();
     for (table, rows) in &tables {
-        let ncols = columns("").len();
-        let exprs: Vec<String> = (0..ncols)
-            .map(|i| {
-                let name = &columns("")[i].0;
-                select_expr(name, &schema[&(table.clone(), i)].data_type)
-            })
-            .map(|e| format!("IFNULL({e}, 'NULL')"))
-            .collect();
-        let out = m.sql(&format!(
-            "SET time_zone = '+00:00'; SELECT {} FROM {db}.{table} ORDER BY id",
-            exprs.join(", ")
-        ));
-        let server: Vec<Vec<String>> = out
-            .lines()
-            .map(|l| l.split('\t').map(str::to_owned).collect())
-            .collect();
-        let mut replayed = rows.clone();
-        replayed.sort_by_key(|r| r[0].parse::<u64>().unwrap_or(0));
-        if replayed.len() != server.len() {
-            fails.push(format!(
-                "{db}.{table}: {} rows replayed, SELECT returns {}",
-                replayed.len(),
-                server.len()
-            ));
-            continue;
-        }
-        for (ours_row, server_row) in replayed.iter().zip(&server) {
-            for (i, (o, s)) in ours_row.iter().zip(server_row).enumerate() {
-                let t = &schema[&(table.clone(), i)].data_type;
-                if !same(o, s, t) {
-                    fails.push(format!(
-                        "{db}.{table} id {} column {} `{}` ({t}): replayed {o}, SELECT {s}",
-                        server_row[0],
-                        i + 1,
-                        columns("")[i].0
-                    ));
-                }
-            }
-        }
+        compare_with_select(m, (db, table), &names, rows, &schema, &mut fails);
     }
     fails
 }
 
 #[test]
 fn every_column_order_decodes_exactly() {
-    if !MariaDb::available() {
-        assert!(
-            std::env::var_os("CHANGETRACK_REQUIRE_SERVERS").is_none(),
-            "MariaDB is required (CHANGETRACK_REQUIRE_SERVERS) but not installed"
-        );
-        eprintln!("SKIPPED: mariadbd is not installed");
+    if !MariaDb::required("every_column_order_decodes_exactly") {
         return;
     }
     let m = MariaDb::start("sweep", &["--max-binlog-size=1073741824"]);
@@ -580,22 +616,14 @@ fn every_column_order_decodes_exactly() {
         std::fs::write(&script, workload(db)).unwrap();
         m.sql_file(&script);
         m.sql("FLUSH BINARY LOGS");
-        let now = m.binlogs();
-        let new: Vec<PathBuf> = now
-            .iter()
-            .filter(|p| !before.contains(p))
-            .cloned()
-            .collect();
-        // The files written during this phase (the last is the empty one FLUSH opened).
-        let files: Vec<PathBuf> = new[..new.len() - 1].to_vec();
-        assert!(!files.is_empty(), "{db}: no binlog written");
+        let files = new_binlogs(&m, &before);
         let mut seen = std::collections::BTreeSet::new();
         for f in check(&m, db, &files, metadata == "FULL") {
             if seen.insert(f.clone()) {
                 failures.push(format!("[{metadata}] {f}"));
             }
         }
-        before = now;
+        before = m.binlogs();
     }
     assert!(
         failures.is_empty(),
@@ -615,12 +643,7 @@ fn every_column_order_decodes_exactly() {
 /// to SELECT's, every charset to information_schema's, and the CHAR after them keeps its own.
 #[test]
 fn compressed_columns_decode_to_their_values() {
-    if !MariaDb::available() {
-        assert!(
-            std::env::var_os("CHANGETRACK_REQUIRE_SERVERS").is_none(),
-            "MariaDB is required (CHANGETRACK_REQUIRE_SERVERS) but not installed"
-        );
-        eprintln!("SKIPPED: mariadbd is not installed");
+    if !MariaDb::required("compressed_columns_decode_to_their_values") {
         return;
     }
     let m = MariaDb::start("compressed", &["--max-binlog-size=1073741824"]);
@@ -649,30 +672,19 @@ fn compressed_columns_decode_to_their_values() {
          DELETE FROM {db}.t WHERE id = 2;
          FLUSH BINARY LOGS;"
     ));
-    let now = m.binlogs();
-    let files: Vec<PathBuf> = now
-        .iter()
-        .filter(|p| !before.contains(p))
-        .cloned()
-        .collect();
-    let files = files[..files.len() - 1].to_vec();
+    let files = new_binlogs(&m, &before);
     let schema = schema(&m, db);
-    let records: Vec<ChangeRecord> = decode(&files)
-        .into_iter()
+    let records = decode(&files);
+    let ours: Vec<&ChangeRecord> = records
+        .iter()
         .filter(|r| r.database_name() == Some(db))
         .collect();
-    assert_eq!(records.len(), 7, "5 inserts, 1 update, 1 delete");
+    assert_eq!(ours.len(), 7, "5 inserts, 1 update, 1 delete");
     let mut fails = Vec::new();
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for r in &records {
+    for r in &ours {
         for (i, f) in r.fields().iter().enumerate() {
             let sc = &schema[&("t".to_owned(), i)];
-            let ok = match (sc.charset.as_deref(), f.charset) {
-                (Some(w), Some(c)) => w == c,
-                (None, c) => c.is_none() || c == Some("binary"),
-                (Some(_), None) => false,
-            };
-            if !ok {
+            if !charset_ok(sc, f.charset, true) {
                 fails.push(format!(
                     "column {} `{}`: charset {:?}, information_schema {:?}",
                     i + 1,
@@ -682,59 +694,12 @@ fn compressed_columns_decode_to_their_values() {
                 ));
             }
         }
-        let image = |img: &Option<Vec<Value>>| -> Vec<String> {
-            img.as_ref().unwrap().iter().map(canon).collect()
-        };
-        match r.op {
-            Op::Insert => rows.push(image(&r.after)),
-            Op::Update | Op::Delete => {
-                let b = image(&r.before);
-                let at = rows
-                    .iter()
-                    .position(|x| *x == b)
-                    .expect("the row was replayed");
-                if r.op == Op::Update {
-                    rows[at] = image(&r.after);
-                } else {
-                    rows.remove(at);
-                }
-            }
-            _ => {}
-        }
     }
-    let names = ["id", "v", "x", "b", "w", "mt", "c", "n"];
-    let exprs: Vec<String> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            format!(
-                "IFNULL({}, 'NULL')",
-                select_expr(n, &schema[&("t".to_owned(), i)].data_type)
-            )
-        })
-        .collect();
-    let out = m.sql(&format!(
-        "SELECT {} FROM {db}.t ORDER BY id",
-        exprs.join(", ")
-    ));
-    let server: Vec<Vec<String>> = out
-        .lines()
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect();
-    rows.sort_by_key(|r| r[0].parse::<u64>().unwrap_or(0));
-    assert_eq!(rows.len(), server.len(), "rows replayed vs SELECT");
-    let mut compared = 0;
-    for (ours, theirs) in rows.iter().zip(&server) {
-        for (i, (o, s)) in ours.iter().zip(theirs).enumerate() {
-            compared += 1;
-            if !same(o, s, &schema[&("t".to_owned(), i)].data_type) {
-                fails.push(format!(
-                    "id {} `{}`: replayed {:.80}, SELECT {:.80}",
-                    theirs[0], names[i], o, s
-                ));
-            }
-        }
-    }
+    let tables = replay(db, &ours, &mut fails);
+    let names: Vec<String> = ["id", "v", "x", "b", "w", "mt", "c", "n"]
+        .map(String::from)
+        .to_vec();
+    let compared = compare_with_select(&m, (db, "t"), &names, &tables["t"], &schema, &mut fails);
     assert_eq!(compared, 4 * names.len());
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }

@@ -218,12 +218,9 @@ fn serve_stops_cleanly_on_sigterm_and_releases_its_groups() {
 
 #[test]
 fn serve_next_to_a_live_ingest_with_retention_serves_whole_committed_transactions() {
-    if !MariaDb::available() {
-        assert!(
-            std::env::var_os("CHANGETRACK_REQUIRE_SERVERS").is_none(),
-            "MariaDB is not installed"
-        );
-        eprintln!("SKIPPED: serve_next_to_a_live_ingest (MariaDB not installed)");
+    if !MariaDb::required(
+        "serve_next_to_a_live_ingest_with_retention_serves_whole_committed_transactions",
+    ) {
         return;
     }
     let m = MariaDb::start("kafka-live", &[]);

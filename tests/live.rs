@@ -34,8 +34,7 @@ fn opts(server_id: u32) -> LiveOptions {
 
 #[test]
 fn precheck_reports_each_item_with_a_fix() {
-    if !MariaDb::available() {
-        eprintln!("SKIPPED: mariadbd is not installed");
+    if !MariaDb::required("precheck_reports_each_item_with_a_fix") {
         return;
     }
     let m = MariaDb::start("precheck", &[]);
@@ -261,8 +260,7 @@ fn decode_all(files: &[PathBuf]) -> Vec<ChangeRecord> {
 
 #[test]
 fn live_tracking_survives_kill9_and_a_server_restart_exactly_once() {
-    if !MariaDb::available() {
-        eprintln!("SKIPPED: mariadbd is not installed");
+    if !MariaDb::required("live_tracking_survives_kill9_and_a_server_restart_exactly_once") {
         return;
     }
     let mut m = MariaDb::start("stream", &[]);
@@ -382,8 +380,7 @@ fn live_tracking_survives_kill9_and_a_server_restart_exactly_once() {
 /// server's own SELECT output for this workload).
 #[test]
 fn the_corpus_workload_streams_exactly_as_its_files_decode() {
-    if !MariaDb::available() {
-        eprintln!("SKIPPED: mariadbd is not installed");
+    if !MariaDb::required("the_corpus_workload_streams_exactly_as_its_files_decode") {
         return;
     }
     let m = MariaDb::start(
@@ -413,12 +410,7 @@ fn the_corpus_workload_streams_exactly_as_its_files_decode() {
 /// a CHAR after a POINT must keep its own charset (utf8mb4) and its value when streamed.
 #[test]
 fn a_char_after_a_geometry_column_streams_with_its_charset() {
-    if !MariaDb::available() {
-        assert!(
-            std::env::var_os("CHANGETRACK_REQUIRE_SERVERS").is_none(),
-            "MariaDB is required (CHANGETRACK_REQUIRE_SERVERS) but not installed"
-        );
-        eprintln!("SKIPPED: mariadbd is not installed");
+    if !MariaDb::required("a_char_after_a_geometry_column_streams_with_its_charset") {
         return;
     }
     let m = MariaDb::start("geometry", &[]);
@@ -459,8 +451,7 @@ fn a_char_after_a_geometry_column_streams_with_its_charset() {
 /// server's binlog files, decoded with the same history, get the same names.
 #[test]
 fn minimal_metadata_names_follow_alter_table() {
-    if !MariaDb::available() {
-        eprintln!("SKIPPED: mariadbd is not installed");
+    if !MariaDb::required("minimal_metadata_names_follow_alter_table") {
         return;
     }
     let m = MariaDb::start("minimal", &["--binlog-row-metadata=MINIMAL"]);
@@ -623,8 +614,15 @@ fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 /// changes stream over TLS, the server's certificate verified against the CA.
 #[test]
 fn tls_connections_verify_the_server() {
-    if !MariaDb::available() || Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("SKIPPED: mariadbd or openssl is not installed");
+    if !MariaDb::required("tls_connections_verify_the_server") {
+        return;
+    }
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(
+            std::env::var_os("CHANGETRACK_REQUIRE_SERVERS").is_none(),
+            "openssl is required (CHANGETRACK_REQUIRE_SERVERS) but not installed"
+        );
+        eprintln!("SKIPPED: tls_connections_verify_the_server (openssl is not installed)");
         return;
     }
     let certs = tmp("certs");
@@ -722,8 +720,7 @@ fn tls_connections_verify_the_server() {
 /// even a heartbeat, arrives) is detected by the read deadline and the tracker reconnects.
 #[test]
 fn a_stalled_stream_is_detected_and_reconnected() {
-    if !MariaDb::available() {
-        eprintln!("SKIPPED: mariadbd is not installed");
+    if !MariaDb::required("a_stalled_stream_is_detected_and_reconnected") {
         return;
     }
     let m = MariaDb::start("stall", &[]);

@@ -31,15 +31,7 @@ fn text(b: &[u8]) -> String {
 }
 
 fn server_or_skip(name: &str) -> Option<MariaDb> {
-    if !MariaDb::available() {
-        assert!(
-            std::env::var_os("CHANGETRACK_REQUIRE_SERVERS").is_none(),
-            "MariaDB is not installed"
-        );
-        eprintln!("SKIPPED: {name} (MariaDB not installed)");
-        return None;
-    }
-    Some(MariaDb::start(name, &[]))
+    MariaDb::required(name).then(|| MariaDb::start(name, &[]))
 }
 
 /// A TCP listener on 127.0.0.1 that accepts connections and answers each with `greeting`

@@ -421,23 +421,11 @@ fn compatible(real: ColumnType, data_type: &str) -> bool {
 /// Whether the servers count a column in TABLE_MAP's SIGNEDNESS field: every integer type,
 /// FLOAT, DOUBLE, DECIMAL and also YEAR (MariaDB: every `Field_num`, YEAR included, always
 /// "unsigned"; MySQL 8.0.41+/8.4/9.x: `has_signedess_information_type`, YEAR and the pre-5.0
-/// DECIMAL included). BIT is not counted. (`mariadb-binlog` 10.11 itself leaves YEAR out and so
-/// misreads the signedness of every numeric column after a YEAR column; MDEV-38144.)
+/// DECIMAL included), not BIT. `mysql_common`'s `ColumnType::is_numeric_type` is exactly this
+/// set. (`mariadb-binlog` 10.11 itself leaves YEAR out and so misreads the signedness of every
+/// numeric column after a YEAR column; MDEV-38144.)
 fn counts_signedness(real: ColumnType) -> bool {
-    use ColumnType as T;
-    matches!(
-        real,
-        T::MYSQL_TYPE_TINY
-            | T::MYSQL_TYPE_SHORT
-            | T::MYSQL_TYPE_INT24
-            | T::MYSQL_TYPE_LONG
-            | T::MYSQL_TYPE_LONGLONG
-            | T::MYSQL_TYPE_YEAR
-            | T::MYSQL_TYPE_DECIMAL
-            | T::MYSQL_TYPE_NEWDECIMAL
-            | T::MYSQL_TYPE_FLOAT
-            | T::MYSQL_TYPE_DOUBLE
-    )
+    real.is_numeric_type()
 }
 
 /// Whether the servers count a column in TABLE_MAP's DEFAULT_CHARSET / COLUMN_CHARSET fields.
