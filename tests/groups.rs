@@ -459,7 +459,10 @@ impl Consumer2 {
     }
 }
 
-fn consume_cmd(dir: &Path, id: &str, extra: &[&str]) -> Child {
+/// Starts `changetrack consume` on a group; its stderr goes to a file named after `name`, which
+/// [`stderr_of`] reads back for a failing assertion.
+fn consume_cmd(dir: &Path, id: &str, name: &str, extra: &[&str]) -> Child {
+    let err = std::fs::File::create(dir.with_extension(format!("{name}.err"))).unwrap();
     Command::new(BIN)
         .args(["consume", "--store"])
         .arg(dir)
@@ -467,9 +470,14 @@ fn consume_cmd(dir: &Path, id: &str, extra: &[&str]) -> Child {
         .args(extra)
         .env("CHANGETRACK_PASSWORD", PW)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(err)
         .spawn()
         .unwrap()
+}
+
+/// What the consumer started by [`consume_cmd`] as `name` wrote on stderr.
+fn stderr_of(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.with_extension(format!("{name}.err"))).unwrap_or_default()
 }
 
 /// Reads a child's JSON lines into (arrival time, seq) on a channel.
@@ -517,7 +525,7 @@ fn processes_kill9_and_a_hung_consumer_hand_over_without_loss() {
     let groups = store.groups().unwrap();
 
     // P1 active, P2 standby (both the CLI, in other processes).
-    let mut p1 = consume_cmd(&dir, &id, &["--session-timeout", "2"]);
+    let mut p1 = consume_cmd(&dir, &id, "p1", &["--session-timeout", "2"]);
     let rx1 = lines(&mut p1);
     let mut got1 = Vec::new();
     recv_until(&rx1, n1, &mut got1);
@@ -527,7 +535,7 @@ fn processes_kill9_and_a_hung_consumer_hand_over_without_loss() {
         assert!(t0.elapsed() < Duration::from_secs(10), "P1 never committed");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut p2 = consume_cmd(&dir, &id, &["--session-timeout", "2"]);
+    let mut p2 = consume_cmd(&dir, &id, "p2", &["--session-timeout", "2"]);
     let rx2 = lines(&mut p2);
     // More records: only P1 receives them (across processes, woken through the tail file).
     ingest(&store, &files[..2], &opts, None, &mut |_| {}).unwrap();
@@ -567,7 +575,7 @@ fn processes_kill9_and_a_hung_consumer_hand_over_without_loss() {
         assert!(t0.elapsed() < Duration::from_secs(10), "P2 never committed");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut p3 = consume_cmd(&dir, &id, &["--session-timeout", "2"]);
+    let mut p3 = consume_cmd(&dir, &id, "p3", &["--session-timeout", "2"]);
     let rx3 = lines(&mut p3);
     std::thread::sleep(Duration::from_millis(200));
     let pid2 = p2.id().to_string();
@@ -603,11 +611,19 @@ fn processes_kill9_and_a_hung_consumer_hand_over_without_loss() {
         .unwrap()
         .success());
     let st = p2.wait().unwrap();
-    assert_eq!(st.code(), Some(7));
+    assert_eq!(
+        st.code(),
+        Some(7),
+        "the fenced consumer ended with {st:?}; its stderr:\n{}",
+        stderr_of(&dir, "p2")
+    );
     assert_eq!(groups.committed(&id).unwrap().unwrap().seq, n3);
     let _ = p3.kill();
     let _ = p3.wait();
     drop(store);
+    for n in ["p1", "p2", "p3"] {
+        let _ = std::fs::remove_file(dir.with_extension(format!("{n}.err")));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -455,11 +455,6 @@ struct Inner {
     /// The oldest seq retention keeps; the object index's compaction filter drops runs that
     /// end before it.
     oldest_kept: Arc<AtomicU64>,
-    /// A follower's watcher thread (started by the first [`Store::subscribe`]): it polls the
-    /// writer's tail file, catches up and wakes the subscribers.
-    watcher: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Tells the watcher to stop (set when the last handle is dropped).
-    watcher_stop: Arc<AtomicBool>,
     /// The writer's `changetrack.tail` file: the last committed seq (8 bytes LE), rewritten
     /// after every commit so that readers in other processes notice new records with one
     /// `pread` instead of catching up with the log.
@@ -468,13 +463,6 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.watcher_stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.watcher.get_mut().ok().and_then(Option::take) {
-            // The watcher holds only a weak reference: it is gone or exits within a poll.
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
-        }
         if let Some(d) = &self._secondary_dir {
             let _ = std::fs::remove_dir_all(d);
         }
@@ -485,6 +473,31 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    follow: Arc<Follow>,
+}
+
+/// A follower's watcher thread (started by the first [`Store::subscribe`]): it polls the
+/// writer's tail file, catches up and wakes the subscribers.
+///
+/// The user's handles share one `Follow`; the watcher's own handle has another, empty one. So
+/// the last user handle to go stops and joins the watcher before the store closes, and the
+/// store always closes on that handle's thread. (When the watcher could hold the last
+/// reference, RocksDB was sometimes closed on the watcher thread while the main thread went on
+/// to `exit`, whose static destructors made RocksDB abort with "pthread lock: Invalid
+/// argument".)
+#[derive(Default)]
+struct Follow {
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.thread.get_mut().ok().and_then(Option::take) {
+            let _ = h.join();
+        }
+    }
 }
 
 fn map_db(context: &str, e: &rocksdb::Error) -> Error {
@@ -934,11 +947,10 @@ impl Store {
             subscribers: Mutex::new(Vec::new()),
             oldest_kept,
             tail_file,
-            watcher: Mutex::new(None),
-            watcher_stop: Arc::new(AtomicBool::new(false)),
         };
         let store = Self {
             inner: Arc::new(inner),
+            follow: Arc::default(),
         };
         if verify {
             store.check_format()?;
@@ -1181,24 +1193,23 @@ impl Store {
     }
 
     fn start_watcher(&self) {
-        let Ok(mut w) = self.inner.watcher.lock() else {
+        let Ok(mut w) = self.follow.thread.lock() else {
             return;
         };
         if w.is_some() {
             return;
         }
-        let weak = Arc::downgrade(&self.inner);
-        let stop = Arc::clone(&self.inner.watcher_stop);
+        let store = Store {
+            inner: Arc::clone(&self.inner),
+            follow: Arc::default(),
+        };
+        let stop = Arc::clone(&self.follow.stop);
         let spawned = std::thread::Builder::new()
             .name("changetrack-follow".into())
             .spawn(move || {
                 let mut failing = false;
                 while !stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(1));
-                    let Some(inner) = weak.upgrade() else {
-                        return;
-                    };
-                    let store = Store { inner };
                     match store.writer_last_seq() {
                         Ok(Some(w)) if w > store.last_seq() => match store.refresh() {
                             Ok(()) => {
@@ -2681,6 +2692,71 @@ mod tests {
     #[test]
     fn auto_traits() {
         assert_send_sync::<Store>();
+    }
+
+    /// The last handle of a follower closes the store on its own thread, before its drop
+    /// returns, however the watcher thread is busy (a store closed later, on the watcher thread,
+    /// raced the process's exit and RocksDB aborted).
+    #[test]
+    fn a_followers_last_handle_closes_it_at_once() {
+        let dir =
+            std::env::temp_dir().join(format!("changetrack-unit-follow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let writer = Store::open(&dir, StoreOptions::default()).unwrap();
+        // The writer commits all along, so that the watcher is often busy catching up.
+        let stop = Arc::new(AtomicBool::new(false));
+        let appender = {
+            let (writer, stop) = (writer.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                for n in 1u32.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let hb = ChangeRecord {
+                        seq: 0,
+                        checkpoint: Checkpoint::new(1, n.into()),
+                        safe_checkpoint: Checkpoint::new(1, n.into()),
+                        timestamp: n,
+                        op: crate::record::Op::Heartbeat,
+                        table: None,
+                        database: None,
+                        before: None,
+                        after: None,
+                        ddl: None,
+                        gtid: None,
+                        xid: None,
+                        thread_id: None,
+                        server_id: 1,
+                        server_version: "test".into(),
+                        flags: crate::record::RecordFlags::default(),
+                    };
+                    writer.append(&[hb], None).unwrap();
+                }
+            })
+        };
+        for _ in 0..200 {
+            let follower = Store::open(
+                &dir,
+                StoreOptions {
+                    read_only: true,
+                    ..StoreOptions::default()
+                },
+            )
+            .unwrap();
+            let _wake = follower.subscribe();
+            let clone = follower.clone();
+            std::thread::sleep(Duration::from_millis(3));
+            let secondary = follower.inner._secondary_dir.clone().unwrap();
+            assert!(secondary.exists());
+            drop(follower);
+            assert!(secondary.exists(), "a clone still holds the store");
+            drop(clone);
+            assert!(!secondary.exists(), "the store outlived its last handle");
+        }
+        stop.store(true, Ordering::SeqCst);
+        appender.join().unwrap();
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
