@@ -411,6 +411,7 @@ fn exit_code(e: &Error) -> u8 {
         ErrorKind::OutOfRange => 5,
         ErrorKind::Unauthorized => 6,
         ErrorKind::Busy => 7,
+        ErrorKind::PrecheckFailed => 8,
         _ => 1,
     }
 }
@@ -850,6 +851,17 @@ fn ingest_cmd(
                     t0.elapsed().as_secs_f64()
                 );
                 return Ok(());
+            }
+            // A new store: the precheck runs before it is created, so that a server or account
+            // that is not fit leaves nothing behind. (`ingest_live` checks again, with the
+            // store's position, for a store that exists.)
+            if !store.join("CURRENT").exists() {
+                changetrack::source::live::require_precheck(
+                    &url,
+                    &lopts,
+                    filter.as_ref().unwrap_or(&Filter::default()),
+                    None,
+                )?;
             }
             Some((url, lopts))
         }

@@ -138,6 +138,23 @@ fn precheck_reports_each_item_with_a_fix() {
         "{text}"
     );
     assert!(!text.contains(PW) && !String::from_utf8_lossy(&out.stderr).contains(PW));
+    // `ingest --source` runs the same precheck first and fails with the same exit code, naming
+    // the item and its fix, before it creates anything.
+    let store = tmp("precheck-store");
+    let out = Command::new(BIN)
+        .args(["ingest", "--store"])
+        .arg(&store)
+        .args(["--source", &m.url("weak", PW), "--server-id", "77"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(
+        err.contains("precheck failed") && err.contains("privileges") && err.contains("GRANT"),
+        "{err}"
+    );
+    assert!(!err.contains(PW));
+    assert!(!store.exists(), "a failed precheck created the store");
 }
 
 fn tracker(store: &Path, url: &str) -> Child {

@@ -41,6 +41,9 @@ pub enum ErrorKind {
     Busy,
     /// A group (or other named object) with that name exists already.
     AlreadyExists,
+    /// A live source's precheck found the server, account or configuration unfit (the message
+    /// lists each failed item and its fix).
+    PrecheckFailed,
 }
 
 impl ErrorKind {
@@ -64,6 +67,7 @@ impl ErrorKind {
             Self::Unauthorized => "unauthorized",
             Self::Busy => "busy",
             Self::AlreadyExists => "already exists",
+            Self::PrecheckFailed => "precheck failed",
         }
     }
 }

@@ -94,6 +94,10 @@ typedef enum ct_result {
    changetrack panicked (a bug); the handle should be freed.
    */
   CT_PANIC = 20,
+  /*
+   A live source's precheck failed (the message lists each item and its fix).
+   */
+  CT_PRECHECK_FAILED = 21,
 } ct_result;
 
 /*

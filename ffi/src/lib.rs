@@ -73,6 +73,8 @@ pub enum ct_result {
     CT_BUFFER_TOO_SMALL = 19,
     /// changetrack panicked (a bug); the handle should be freed.
     CT_PANIC = 20,
+    /// A live source's precheck failed (the message lists each item and its fix).
+    CT_PRECHECK_FAILED = 21,
 }
 
 /// The change type of a record.
@@ -138,6 +140,7 @@ fn code(kind: ErrorKind) -> ct_result {
         ErrorKind::Unauthorized => ct_result::CT_UNAUTHORIZED,
         ErrorKind::Busy => ct_result::CT_BUSY,
         ErrorKind::AlreadyExists => ct_result::CT_ALREADY_EXISTS,
+        ErrorKind::PrecheckFailed => ct_result::CT_PRECHECK_FAILED,
         _ => ct_result::CT_INTERNAL,
     }
 }

@@ -1220,12 +1220,53 @@ fn retriable(e: &Error) -> bool {
     matches!(e.kind(), ErrorKind::Io)
 }
 
+/// [`precheck`], with the failed items as one error: `Unauthorized` (or the connection's own
+/// error) when the server refused the account, `OutOfRange` for a start position the server no
+/// longer has, `PrecheckFailed` for the rest. Its message lists every failed item with its fix.
+/// [`ingest_live`] runs it before it streams; a caller can run it before it creates a store.
+///
+/// # Errors
+/// As above; bad options.
+pub fn require_precheck(
+    url: &SourceUrl,
+    opts: &LiveOptions,
+    filter: &Filter,
+    resume: Option<&SourcePosition>,
+) -> Result<()> {
+    let failed: Vec<CheckItem> = precheck(url, opts, filter, resume)?
+        .into_iter()
+        .filter(|i| !i.passed)
+        .collect();
+    if let Some(first) = failed.first() {
+        let kind = if first.name.starts_with("connection") {
+            first.error.unwrap_or(ErrorKind::Unauthorized)
+        } else if first.name.starts_with("the start position") {
+            ErrorKind::OutOfRange
+        } else {
+            ErrorKind::PrecheckFailed
+        };
+        Err(Error::new(
+            kind,
+            format!(
+                "precheck failed: {}",
+                failed
+                    .iter()
+                    .map(|i| format!("{}: {} (fix: {})", i.name, i.detail, i.fix))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Streams from a live server into `store` until `stop` is set: resumes after the stored
 /// position (or starts at `opts.start`), reconnects with backoff on network errors and server
 /// restarts, and stops at a transaction boundary.
 ///
 /// # Errors
-/// A failed precheck item (`InvalidArgument`, `Unauthorized`, `OutOfRange` for a purged start
+/// A failed precheck item (`PrecheckFailed`, `Unauthorized`, `OutOfRange` for a purged start
 /// position); bad binlog data (`Corruption`, `Unsupported`), store errors.
 pub fn ingest_live(
     store: &Store,
@@ -1251,30 +1292,7 @@ pub fn ingest_live(
         .map(|(f, _)| f)
         .or_else(|| ingest_opts.filter.clone())
         .unwrap_or_default();
-    let failed: Vec<CheckItem> = precheck(url, opts, &filter, resume.as_ref())?
-        .into_iter()
-        .filter(|i| !i.passed)
-        .collect();
-    if let Some(first) = failed.first() {
-        let kind = if first.name.starts_with("connection") {
-            first.error.unwrap_or(ErrorKind::Unauthorized)
-        } else if first.name.starts_with("the start position") {
-            ErrorKind::OutOfRange
-        } else {
-            ErrorKind::InvalidArgument
-        };
-        return Err(Error::new(
-            kind,
-            format!(
-                "precheck failed: {}",
-                failed
-                    .iter()
-                    .map(|i| format!("{}: {} (fix: {})", i.name, i.detail, i.fix))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        ));
-    }
+    require_precheck(url, opts, &filter, resume.as_ref())?;
     let started = Instant::now();
     let mut total = IngestStats::default();
     let mut backoff = Duration::from_millis(100);
