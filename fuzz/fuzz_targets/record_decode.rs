@@ -2,12 +2,15 @@
 //! against a dictionary that holds a few tables and strings. `codec::decode` must return a
 //! record or a typed error, never panic, whether string values share the input buffer or are
 //! copied. A decoded record must render as JSON that parses, and encoding it again must be
-//! stable: its bytes decode to a record that encodes to the same bytes.
+//! stable: its bytes decode to a record that encodes to the same bytes. DTS Avro written
+//! straight from the bytes (`AvroWriter::write_from_stored`) fails exactly when decoding fails,
+//! and otherwise equals the Avro of the decoded record.
 
 #![no_main]
 
 use std::sync::Arc;
 
+use changetrack::record::avro::{self, AvroWriter};
 use changetrack::record::codec::{self, Dictionary, MemoryDictionary};
 use changetrack::record::{json, ColumnKind, Field, TableInfo};
 use libfuzzer_sys::fuzz_target;
@@ -61,7 +64,11 @@ fn dictionary() -> MemoryDictionary {
             false,
         )));
     }
-    for s in ["10.11.19-MariaDB-log", "0-1", "3e11fa47-71ca-11e1-9e33-c80aa9429562"] {
+    for s in [
+        "10.11.19-MariaDB-log",
+        "0-1",
+        "3e11fa47-71ca-11e1-9e33-c80aa9429562",
+    ] {
         d.string_id(s);
     }
     d
@@ -70,6 +77,26 @@ fn dictionary() -> MemoryDictionary {
 fuzz_target!(|data: &[u8]| {
     let mut dict = dictionary();
     let shared = bytes::Bytes::copy_from_slice(data);
+    let mut direct = Vec::new();
+    let stored = AvroWriter::new().write_from_stored(
+        &mut direct,
+        data,
+        7,
+        &dict,
+        &mut codec::DecodeCache::default(),
+    );
+    match (&stored, codec::decode(data, &shared, 7, &dict)) {
+        (Ok(_), Ok(rec)) => assert!(
+            direct == avro::to_avro(&rec),
+            "Avro from stored bytes differs"
+        ),
+        (Err(_), Err(_)) => assert!(direct.is_empty()),
+        (s, d) => panic!(
+            "write_from_stored {:?} but decode {:?}",
+            s.is_ok(),
+            d.is_ok()
+        ),
+    }
     for buf in [shared.clone(), bytes::Bytes::new()] {
         let Ok(rec) = codec::decode(data, &buf, 7, &dict) else {
             continue;

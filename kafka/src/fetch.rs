@@ -20,16 +20,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use changetrack::record::avro::AvroWriter;
 use changetrack::{ChangeRecord, Error, ErrorKind, ReadFrom, RecordIter, Result, Store};
 
 use crate::batch::BatchWriter;
-use crate::mapping::{offset_of, timestamp_ms, ValueWriter};
+use crate::mapping::{offset_of, timestamp_ms};
 
 /// Records per cached block.
 pub const BLOCK: u64 = 1024;
 
 /// Blocks a connection asks the workers to prepare after each answer.
-const AHEAD: u64 = 6;
+const AHEAD: u64 = 16;
 
 /// Block indexes waiting for a worker, at most.
 const QUEUE: usize = 256;
@@ -259,7 +260,7 @@ pub(crate) struct Reader<'s> {
     store: &'s Store,
     cursor: Option<(u64, RecordIter<'s>)>,
     value: Vec<u8>,
-    values: ValueWriter,
+    avro: AvroWriter,
     /// The size of the last block encoded (blocks of one store are alike).
     block_hint: usize,
 }
@@ -270,7 +271,7 @@ impl<'s> Reader<'s> {
             store,
             cursor: None,
             value: Vec::with_capacity(4096),
-            values: ValueWriter::default(),
+            avro: AvroWriter::new(),
             block_hint: 256 << 10,
         }
     }
@@ -280,8 +281,11 @@ impl<'s> Reader<'s> {
         self.cursor = None;
     }
 
-    /// The next record at `seq`, through the kept iterator when it is there.
+    /// The record at `seq`, through the kept iterator when it is there: its Kafka value (DTS
+    /// Avro, written straight from the stored bytes) in `self.value`, and the record without
+    /// its images.
     fn next_record(&mut self, seq: u64) -> Result<ChangeRecord> {
+        self.value.clear();
         for attempt in 0..2 {
             let keep = matches!(&self.cursor, Some((next, _)) if *next == seq);
             if !keep {
@@ -290,7 +294,7 @@ impl<'s> Reader<'s> {
             let Some((next, it)) = self.cursor.as_mut() else {
                 break;
             };
-            match it.next() {
+            match it.next_avro(&mut self.avro, &mut self.value) {
                 Some(Ok(r)) if r.seq == seq => {
                     *next = seq + 1;
                     return Ok(r);
@@ -329,8 +333,6 @@ impl<'s> Reader<'s> {
         let mut rec = first;
         let mut seq = from;
         loop {
-            self.value.clear();
-            self.values.write(&mut self.value, &rec);
             w.push(
                 offset_of(seq),
                 timestamp_ms(&rec),
@@ -349,6 +351,10 @@ impl<'s> Reader<'s> {
     }
 
     fn encode_block(&mut self, first: u64, last: u64) -> Result<Block> {
+        // A block is read whole, once (its encoding is what gets cached): scan settings.
+        if !matches!(&self.cursor, Some((next, _)) if *next == first) {
+            self.cursor = Some((first, self.store.iter_range(first, last)?));
+        }
         let mut bytes = Vec::with_capacity(self.block_hint);
         self.encode(first, last, usize::MAX, &mut bytes)?;
         self.block_hint = bytes.len() + bytes.len() / 8;

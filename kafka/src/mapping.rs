@@ -57,18 +57,6 @@ pub fn write_value(out: &mut Vec<u8>, rec: &ChangeRecord) {
     avro::write_record(out, rec);
 }
 
-/// Writes the Kafka values of a stream of records (what is the same for all records of a
-/// table is encoded once).
-#[derive(Debug, Default)]
-pub struct ValueWriter(avro::AvroWriter);
-
-impl ValueWriter {
-    /// Appends `rec`'s Kafka value to `out`.
-    pub fn write(&mut self, out: &mut Vec<u8>, rec: &ChangeRecord) {
-        self.0.write(out, rec);
-    }
-}
-
 /// The headers of a record, as text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecordHeaders {

@@ -13,7 +13,7 @@ use apache_avro::types::Value as AvroValue;
 use apache_avro::Schema;
 
 use crate::error::{Error, Result};
-use crate::record::charset;
+use crate::record::{charset, codec};
 use crate::record::{ChangeRecord, ColumnKind, Field, Op, TableInfo, Value};
 
 /// The DTS schema text: a JSON array of named types, `Record` last.
@@ -516,6 +516,83 @@ impl AvroWriter {
 
     /// Appends the DTS Avro encoding of `rec` (no framing).
     pub fn write(&mut self, out: &mut Vec<u8>, rec: &ChangeRecord) {
+        // Decoded images cannot fail.
+        let _ = self.write_with(out, rec, &mut |w, out, after, fields| {
+            let image = if after { &rec.after } else { &rec.before };
+            w.write_image(out, image.as_ref(), fields);
+            Ok(())
+        });
+    }
+
+    /// Appends the DTS Avro encoding of a record in its stored form (`stored`, record `seq`,
+    /// with the dictionary it was stored with): the same bytes as [`AvroWriter::write`] of the
+    /// decoded record, without building its values. Returns the record without its images
+    /// (`before` and `after` are `None`). On an error `out` is as it was.
+    ///
+    /// # Errors
+    /// `Corruption` for malformed bytes or unknown ids, as [`codec::decode`].
+    pub fn write_from_stored(
+        &mut self,
+        out: &mut Vec<u8>,
+        stored: &[u8],
+        seq: u64,
+        dict: &dyn codec::Dictionary,
+        cache: &mut codec::DecodeCache,
+    ) -> Result<ChangeRecord> {
+        let len = out.len();
+        let (head, mut images) = codec::decode_head(stored, seq, dict, cache)?;
+        self.write_stored(out, &head, &mut images)
+            .inspect_err(|_| out.truncate(len))?;
+        Ok(head)
+    }
+
+    /// Appends the DTS Avro encoding of the stored record `head` (decoded without its images)
+    /// whose images are still in their stored bytes: the same bytes as [`AvroWriter::write`] of
+    /// the whole record, without building its values. On an error, `out` may hold a part of
+    /// the record: the caller truncates it.
+    fn write_stored(
+        &mut self,
+        out: &mut Vec<u8>,
+        head: &ChangeRecord,
+        images: &mut codec::StoredImages<'_>,
+    ) -> Result<()> {
+        let mut after_read = false;
+        self.write_with(out, head, &mut |w, out, after, fields| {
+            after_read |= after;
+            if !images.has(after) {
+                long(out, 0);
+                return Ok(());
+            }
+            long(out, 2);
+            let n = images.start()?;
+            if n > 0 {
+                long(out, n as i64);
+                for f in fields.iter().take(n) {
+                    match images.value()? {
+                        codec::ValueRef::Bytes(b) => write_bytes(out, b, f),
+                        codec::ValueRef::Json(s) => write_json(out, s),
+                        codec::ValueRef::Owned(v) => w.write_value(out, &v, f),
+                    }
+                }
+            }
+            long(out, 0);
+            Ok(())
+        })?;
+        // A DDL record's `afterImages` is its statement: a stored after image is unused.
+        if images.has(true) && !after_read {
+            images.skip()?;
+        }
+        images.finish()
+    }
+
+    /// The record around its images, which `image` writes (`after`: the after image, else the
+    /// before image) with the table's fields.
+    fn write_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        rec: &ChangeRecord,
+        image: &mut dyn FnMut(&mut Self, &mut Vec<u8>, bool, &[Field]) -> Result<()>,
+    ) -> Result<()> {
         long(out, 0); // version
         long(out, rec.seq as i64);
         long(out, i64::from(rec.timestamp));
@@ -575,15 +652,16 @@ impl AvroWriter {
             }
             _ => long(out, 0),
         }
-        self.write_image(out, rec.before.as_ref(), fields);
+        image(self, out, false, fields)?;
         match (&rec.ddl, rec.op) {
             (Some(ddl), Op::Ddl) => {
                 long(out, 1);
                 string(out, &ddl.statement);
             }
-            _ => self.write_image(out, rec.after.as_ref(), fields),
+            _ => image(self, out, true, fields)?,
         }
         long(out, i64::from(rec.timestamp)); // bornTimestamp
+        Ok(())
     }
 
     fn write_image(&mut self, out: &mut Vec<u8>, image: Option<&Vec<Value>>, fields: &[Field]) {
@@ -624,31 +702,40 @@ impl AvroWriter {
                 long(out, p);
                 long(out, sc);
             }
-            Value::Bytes(b) if !matches!(f.kind, ColumnKind::Json) => match f.kind {
-                ColumnKind::Blob | ColumnKind::Vector => {
-                    long(out, 10);
-                    string(out, "BLOB");
-                    bytes(out, b);
-                }
-                ColumnKind::Text => {
-                    long(out, 10);
-                    string(out, "TEXT");
-                    bytes(out, b);
-                }
-                _ => {
-                    long(out, 2);
-                    string(out, char_charset(f));
-                    bytes(out, b);
-                }
-            },
-            Value::Json(s) => {
-                long(out, 11);
-                string(out, "JSON");
-                string(out, s);
-            }
+            Value::Bytes(b) => write_bytes(out, b, f),
+            Value::Json(s) => write_json(out, s),
             _ => write_item(out, &item(v, f)),
         }
     }
+}
+
+/// A string or binary value, as [`item`] + [`write_item`] would write it.
+fn write_bytes(out: &mut Vec<u8>, b: &[u8], f: &Field) {
+    match f.kind {
+        ColumnKind::Blob | ColumnKind::Vector => {
+            long(out, 10);
+            string(out, "BLOB");
+            bytes(out, b);
+        }
+        ColumnKind::Text => {
+            long(out, 10);
+            string(out, "TEXT");
+            bytes(out, b);
+        }
+        ColumnKind::Json => write_json(out, &String::from_utf8_lossy(b)),
+        _ => {
+            long(out, 2);
+            string(out, char_charset(f));
+            bytes(out, b);
+        }
+    }
+}
+
+/// A JSON document, as [`item`] + [`write_item`] would write it.
+fn write_json(out: &mut Vec<u8>, s: &str) {
+    long(out, 11);
+    string(out, "JSON");
+    string(out, s);
 }
 
 /// Appends the DTS Avro encoding of `rec` (no framing). For many records, an [`AvroWriter`]

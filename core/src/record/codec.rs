@@ -329,9 +329,20 @@ fn get_opt_bytes(r: &mut Reader<'_>) -> Result<Option<Vec<u8>>> {
     })
 }
 
+/// A stored value, borrowing the record's bytes where it holds bytes (the common, costly
+/// case); the other kinds are decoded.
+pub(crate) enum ValueRef<'a> {
+    /// A string or binary value.
+    Bytes(&'a [u8]),
+    /// A JSON document's text.
+    Json(&'a str),
+    /// Any other value.
+    Owned(Value),
+}
+
 #[inline(always)]
-fn get_value(r: &mut Reader<'_>, shared: &bytes::Bytes) -> Result<Value> {
-    Ok(match r.u8()? {
+fn get_value_ref<'a>(r: &mut Reader<'a>) -> Result<ValueRef<'a>> {
+    Ok(ValueRef::Owned(match r.u8()? {
         V_NULL => Value::Null,
         V_MISSING => Value::Missing,
         V_INT => Value::Int(r.zigzag()?),
@@ -395,19 +406,7 @@ fn get_value(r: &mut Reader<'_>, shared: &bytes::Bytes) -> Result<Value> {
                 micros: r.u32()?,
             }
         }
-        V_BYTES => {
-            let n = r.len()?;
-            let start = r.pos;
-            r.take(n)?;
-            // A slice of the record's buffer when it is shared; a copy otherwise.
-            if shared.len() == r.buf.len() {
-                Value::Bytes(shared.slice(start..start + n))
-            } else {
-                Value::Bytes(bytes::Bytes::copy_from_slice(
-                    r.buf.get(start..start + n).unwrap_or_default(),
-                ))
-            }
-        }
+        V_BYTES => return Ok(ValueRef::Bytes(r.bytes()?)),
         V_ENUM => Value::Enum {
             index: r.small()?,
             label: get_opt_bytes(r)?,
@@ -416,7 +415,12 @@ fn get_value(r: &mut Reader<'_>, shared: &bytes::Bytes) -> Result<Value> {
             bits: r.varint()?,
             labels: get_opt_bytes(r)?,
         },
-        V_JSON => Value::Json(r.string()?),
+        V_JSON => {
+            let b = r.bytes()?;
+            return Ok(ValueRef::Json(
+                std::str::from_utf8(b).map_err(|_| bad("string is not UTF-8"))?,
+            ));
+        }
         V_JSONDIFF => {
             // Rendered into JSON output as it is: it must be JSON (found by fuzzing).
             let d = r.string()?;
@@ -430,6 +434,24 @@ fn get_value(r: &mut Reader<'_>, shared: &bytes::Bytes) -> Result<Value> {
             wkb: r.bytes()?.to_vec(),
         },
         t => return Err(bad(&format!("unknown value tag {t}"))),
+    }))
+}
+
+#[inline(always)]
+fn get_value(r: &mut Reader<'_>, shared: &bytes::Bytes) -> Result<Value> {
+    let whole = r.buf;
+    Ok(match get_value_ref(r)? {
+        ValueRef::Bytes(b) => {
+            // A slice of the record's buffer when it is shared; a copy otherwise.
+            if shared.len() == whole.len() {
+                let start = b.as_ptr() as usize - whole.as_ptr() as usize;
+                Value::Bytes(shared.slice(start..start + b.len()))
+            } else {
+                Value::Bytes(bytes::Bytes::copy_from_slice(b))
+            }
+        }
+        ValueRef::Json(s) => Value::Json(s.to_owned()),
+        ValueRef::Owned(v) => v,
     })
 }
 
@@ -669,6 +691,81 @@ pub fn decode_cached(
     dict: &dyn Dictionary,
     cache: &mut DecodeCache,
 ) -> Result<ChangeRecord> {
+    let (mut rec, mut images) = decode_head(buf, seq, dict, cache)?;
+    if images.before {
+        rec.before = Some(get_image(&mut images.r, shared, images.ncols)?);
+    }
+    if images.after {
+        rec.after = Some(get_image(&mut images.r, shared, images.ncols)?);
+    }
+    images.finish()?;
+    Ok(rec)
+}
+
+/// A stored record's images, left in their stored bytes by [`decode_head`]: read them in
+/// order (the before image, then the after image), then [`StoredImages::finish`].
+pub(crate) struct StoredImages<'a> {
+    r: Reader<'a>,
+    before: bool,
+    after: bool,
+    ncols: usize,
+}
+
+impl<'a> StoredImages<'a> {
+    /// Whether the record has its after image (`after`) or its before image.
+    pub(crate) fn has(&self, after: bool) -> bool {
+        if after {
+            self.after
+        } else {
+            self.before
+        }
+    }
+
+    /// Starts the next image: its number of values (checked against the table).
+    pub(crate) fn start(&mut self) -> Result<usize> {
+        let n = self.r.len()?;
+        if n != self.ncols {
+            return Err(bad("image width differs from its table"));
+        }
+        Ok(n)
+    }
+
+    /// The next value of the image started.
+    #[inline]
+    pub(crate) fn value(&mut self) -> Result<ValueRef<'a>> {
+        get_value_ref(&mut self.r)
+    }
+
+    /// Reads past the next image (checking it).
+    pub(crate) fn skip(&mut self) -> Result<()> {
+        for _ in 0..self.start()? {
+            self.value()?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every byte was read.
+    pub(crate) fn finish(&self) -> Result<()> {
+        if self.r.is_empty() {
+            Ok(())
+        } else {
+            Err(bad("trailing bytes"))
+        }
+    }
+}
+
+/// Decodes a stored record without its images (`before` and `after` are `None`), which are
+/// returned in their stored bytes: for a writer that turns them into another encoding without
+/// building [`Value`]s.
+///
+/// # Errors
+/// `Corruption` for malformed bytes or unknown ids.
+pub(crate) fn decode_head<'a>(
+    buf: &'a [u8],
+    seq: u64,
+    dict: &dyn Dictionary,
+    cache: &mut DecodeCache,
+) -> Result<(ChangeRecord, StoredImages<'a>)> {
     let mut r = Reader::new(buf);
     let version = r.u8()?;
     if version != RECORD_FORMAT {
@@ -742,21 +839,13 @@ pub fn decode_cached(
     } else {
         None
     };
-    let ncols = table.as_ref().map_or(0, |t| t.fields.len());
-    let before = if flags & F_BEFORE != 0 {
-        Some(get_image(&mut r, shared, ncols)?)
-    } else {
-        None
+    let images = StoredImages {
+        r,
+        before: flags & F_BEFORE != 0,
+        after: flags & F_AFTER != 0,
+        ncols: table.as_ref().map_or(0, |t| t.fields.len()),
     };
-    let after = if flags & F_AFTER != 0 {
-        Some(get_image(&mut r, shared, ncols)?)
-    } else {
-        None
-    };
-    if !r.is_empty() {
-        return Err(bad("trailing bytes"));
-    }
-    Ok(ChangeRecord {
+    let rec = ChangeRecord {
         seq,
         checkpoint,
         safe_checkpoint,
@@ -764,8 +853,8 @@ pub fn decode_cached(
         op,
         table,
         database,
-        before,
-        after,
+        before: None,
+        after: None,
         ddl,
         gtid,
         xid,
@@ -776,7 +865,8 @@ pub fn decode_cached(
             names_missing: flags & F_NAMES_MISSING != 0,
             partial_image: flags & F_PARTIAL != 0,
         },
-    })
+    };
+    Ok((rec, images))
 }
 
 // ---------------------------------------------------------------------------------------------
