@@ -459,11 +459,34 @@ impl Consumer2 {
     }
 }
 
+/// A consumer process, killed when dropped: a failing test leaves none running.
+struct Proc(Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `changetrack consume` on a group; its stderr goes to a file named after `name`, which
 /// [`stderr_of`] reads back for a failing assertion.
-fn consume_cmd(dir: &Path, id: &str, name: &str, extra: &[&str]) -> Child {
+fn consume_cmd(dir: &Path, id: &str, name: &str, extra: &[&str]) -> Proc {
     let err = std::fs::File::create(dir.with_extension(format!("{name}.err"))).unwrap();
-    Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["consume", "--store"])
         .arg(dir)
         .args(["--group", id, "--user", "app", "--follow", "--commit"])
@@ -472,7 +495,8 @@ fn consume_cmd(dir: &Path, id: &str, name: &str, extra: &[&str]) -> Child {
         .stdout(Stdio::piped())
         .stderr(err)
         .spawn()
-        .unwrap()
+        .unwrap();
+    Proc(child)
 }
 
 /// What the consumer started by [`consume_cmd`] as `name` wrote on stderr.
@@ -618,8 +642,7 @@ fn processes_kill9_and_a_hung_consumer_hand_over_without_loss() {
         stderr_of(&dir, "p2")
     );
     assert_eq!(groups.committed(&id).unwrap().unwrap().seq, n3);
-    let _ = p3.kill();
-    let _ = p3.wait();
+    drop(p3);
     drop(store);
     for n in ["p1", "p2", "p3"] {
         let _ = std::fs::remove_file(dir.with_extension(format!("{n}.err")));

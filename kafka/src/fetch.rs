@@ -30,7 +30,7 @@ use crate::mapping::{offset_of, timestamp_ms};
 pub const BLOCK: u64 = 1024;
 
 /// Blocks a connection asks the workers to prepare after each answer.
-const AHEAD: u64 = 16;
+const AHEAD: u64 = 6;
 
 /// Block indexes waiting for a worker, at most.
 const QUEUE: usize = 256;
@@ -102,10 +102,14 @@ impl Blocks {
         self.cap > 0
     }
 
-    fn insert(&self, c: &mut CacheInner, index: u64, block: &Arc<Block>) {
+    /// Caches `block`; returns the blocks evicted for it, for the caller to drop once it has
+    /// released the lock (freeing a block of a few hundred KiB under it stalled the others).
+    #[must_use]
+    fn insert(&self, c: &mut CacheInner, index: u64, block: &Arc<Block>) -> Vec<Arc<Block>> {
+        let mut evicted = Vec::new();
         let n = block.bytes.len();
         if n > self.cap / 4 || c.map.insert(index, Arc::clone(block)).is_some() {
-            return;
+            return evicted;
         }
         c.order.push_back(index);
         c.bytes += n;
@@ -115,8 +119,10 @@ impl Blocks {
             };
             if let Some(b) = c.map.remove(&old) {
                 c.bytes -= b.bytes.len();
+                evicted.push(b);
             }
         }
+        evicted
     }
 
     /// The encoded block `index` (`first..=last`): from the cache, from a worker that is
@@ -150,11 +156,13 @@ impl Blocks {
         let mut c = self.lock();
         c.building.remove(&index);
         let b = built.map(Arc::new);
-        if let Ok(b) = &b {
-            self.insert(&mut c, index, b);
-        }
+        let evicted = match &b {
+            Ok(b) => self.insert(&mut c, index, b),
+            Err(_) => Vec::new(),
+        };
         drop(c);
         self.cond.notify_all();
+        drop(evicted);
         b
     }
 
@@ -226,11 +234,13 @@ impl Blocks {
             };
             let mut c = self.lock();
             c.building.remove(&index);
-            if let Some(b) = built {
-                self.insert(&mut c, index, &Arc::new(b));
-            }
+            let evicted = match built {
+                Some(b) => self.insert(&mut c, index, &Arc::new(b)),
+                None => Vec::new(),
+            };
             drop(c);
             self.cond.notify_all();
+            drop(evicted);
         }
     }
 
@@ -417,16 +427,21 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_budget() {
         let c = Blocks::new(10_000);
+        let mut evicted = 0;
         for i in 0..20 {
             let mut inner = c.lock();
-            c.insert(
-                &mut inner,
-                i,
-                &Arc::new(Block {
-                    bytes: vec![0; 1000],
-                }),
-            );
+            evicted += c
+                .insert(
+                    &mut inner,
+                    i,
+                    &Arc::new(Block {
+                        bytes: vec![0; 1000],
+                    }),
+                )
+                .len();
         }
+        // Ten of 1000 bytes fit: the ten oldest went, and were handed back to be dropped.
+        assert_eq!(evicted, 10);
         assert!(c.bytes() <= 10_000);
         assert!(c.lock().map.contains_key(&19));
         assert!(!c.lock().map.contains_key(&0));

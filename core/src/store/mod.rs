@@ -429,6 +429,62 @@ impl Dictionary for LazyDict<'_> {
 
 // ---------------------------------------------------------------------------------------------
 
+/// The seq in the tail file's bytes (`None` when it is shorter than 8 bytes).
+fn tail_seq(b: &[u8]) -> Option<u64> {
+    b.get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+}
+
+/// A follower's watcher reading the writer's tail file every millisecond: it keeps the file
+/// open and reads its 8 bytes in place (the writer rewrites them in place). Opening, reading
+/// and closing it at every poll made an idle follower use a tenth of a core. It opens the file
+/// again every second, in case another writer replaced it.
+#[derive(Default)]
+struct TailReader {
+    file: Option<(std::fs::File, std::time::Instant)>,
+}
+
+impl TailReader {
+    fn read(&mut self, store: &Store) -> Result<Option<u64>> {
+        use std::os::unix::fs::FileExt;
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() >= Duration::from_secs(1))
+        {
+            self.file = None;
+        }
+        if self.file.is_none() {
+            match std::fs::File::open(store.tail_path()) {
+                Ok(f) => self.file = Some((f, std::time::Instant::now())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot read {}", store.tail_path().display()),
+                        e,
+                    ))
+                }
+            }
+        }
+        let Some((f, _)) = &self.file else {
+            return Ok(None);
+        };
+        let mut b = [0u8; 8];
+        match f.read_exact_at(&mut b, 0) {
+            Ok(()) => Ok(tail_seq(&b)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => {
+                self.file = None;
+                Err(Error::io(
+                    format!("cannot read {}", store.tail_path().display()),
+                    e,
+                ))
+            }
+        }
+    }
+}
+
 /// The file in the store directory holding the writer's last committed seq.
 const TAIL_FILE: &str = "changetrack.tail";
 
@@ -615,8 +671,7 @@ fn writer_running(dir: &Path) -> bool {
 
 /// The writer's acknowledged last seq, from its tail file (written after each commit).
 fn witness(dir: &Path) -> Option<u64> {
-    let b = std::fs::read(dir.join(TAIL_FILE)).ok()?;
-    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
+    tail_seq(&std::fs::read(dir.join(TAIL_FILE)).ok()?)
 }
 
 /// Open-time checks of a store's database (any mode):
@@ -1229,9 +1284,10 @@ impl Store {
             .name("changetrack-follow".into())
             .spawn(move || {
                 let mut failing = false;
+                let mut tail = TailReader::default();
                 while !stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(1));
-                    match store.writer_last_seq() {
+                    match tail.read(&store) {
                         Ok(Some(w)) if w > store.last_seq() => match store.refresh() {
                             Ok(()) => {
                                 failing = false;
@@ -1262,6 +1318,11 @@ impl Store {
         }
     }
 
+    /// The path of the writer's tail file.
+    fn tail_path(&self) -> PathBuf {
+        self.inner.path.join(TAIL_FILE)
+    }
+
     /// Whether this handle is the store's writer (as opposed to a read-only follower).
     #[must_use]
     pub fn is_writer(&self) -> bool {
@@ -1274,12 +1335,9 @@ impl Store {
     /// # Errors
     /// `Io`.
     pub fn writer_last_seq(&self) -> Result<Option<u64>> {
-        let p = self.inner.path.join(TAIL_FILE);
+        let p = self.tail_path();
         match std::fs::read(&p) {
-            Ok(b) => Ok(b
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_le_bytes)),
+            Ok(b) => Ok(tail_seq(&b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("cannot read {}", p.display()), e)),
         }
