@@ -591,7 +591,7 @@ impl AvroWriter {
         &mut self,
         out: &mut Vec<u8>,
         rec: &ChangeRecord,
-        image: &mut dyn FnMut(&mut Self, &mut Vec<u8>, bool, &[Field]) -> Result<()>,
+        image: &mut ImageWriter<'_>,
     ) -> Result<()> {
         long(out, 0); // version
         long(out, rec.seq as i64);
@@ -737,6 +737,10 @@ fn write_json(out: &mut Vec<u8>, s: &str) {
     string(out, "JSON");
     string(out, s);
 }
+
+/// Writes one image of a record for [`AvroWriter::write_with`]: `(writer, out, after, fields)`,
+/// `after` for the after image, else the before image.
+type ImageWriter<'a> = dyn FnMut(&mut AvroWriter, &mut Vec<u8>, bool, &[Field]) -> Result<()> + 'a;
 
 /// Appends the DTS Avro encoding of `rec` (no framing). For many records, an [`AvroWriter`]
 /// is faster.
