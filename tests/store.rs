@@ -584,6 +584,10 @@ fn long_scans_read_ahead_on_a_thread_and_return_what_a_plain_scan_returns() {
             );
             out.clear();
             n += 1;
+            if n == 10_000 && ahead {
+                // Past the switch to a long scan: the read-ahead thread serves the rest.
+                assert_eq!(threads_named("changetrack-rea"), 1);
+            }
         }
         assert_eq!(n, plain.len());
         if ahead {

@@ -663,9 +663,7 @@ impl DecodeCache {
                 return Ok(Arc::clone(t));
             }
         }
-        // A copy of its own: the records a reader decodes clone and drop it, and on a shared
-        // `Arc` every one of those moves the count's cache line between the readers' threads.
-        let t = Arc::new(TableInfo::clone(&*dict.table(id)?));
+        let t = dict.table(id)?;
         self.table = Some((id, Arc::clone(&t)));
         Ok(t)
     }
@@ -676,7 +674,7 @@ impl DecodeCache {
                 return Ok(Arc::clone(s));
             }
         }
-        let s: Arc<str> = Arc::from(&*dict.string(id)?);
+        let s = dict.string(id)?;
         self.server_version = Some((id, Arc::clone(&s)));
         Ok(s)
     }
@@ -793,7 +791,7 @@ pub(crate) fn decode_head<'a>(
             let src = match &cache.gtid_source {
                 Some((i, s)) if *i == src_id => Arc::clone(s),
                 _ => {
-                    let s: Arc<str> = Arc::from(&*dict.string(src_id)?);
+                    let s = dict.string(src_id)?;
                     cache.gtid_source = Some((src_id, Arc::clone(&s)));
                     s
                 }

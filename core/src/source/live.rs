@@ -1220,9 +1220,9 @@ fn retriable(e: &Error) -> bool {
     matches!(e.kind(), ErrorKind::Io)
 }
 
-/// [`precheck`], with the failed items as one error: `Unauthorized` (or the connection's own
-/// error) when the server refused the account, `OutOfRange` for a start position the server no
-/// longer has, `PrecheckFailed` for the rest. Its message lists every failed item with its fix.
+/// [`precheck`], with the failed items as one error: `Unauthorized` when the server refused
+/// the account, `PrecheckFailed` for any other failed item (a start position the server no
+/// longer has among them). Its message lists every failed item with its fix.
 /// [`ingest_live`] runs it before it streams; a caller can run it before it creates a store.
 ///
 /// # Errors
@@ -1237,11 +1237,14 @@ pub fn require_precheck(
         .into_iter()
         .filter(|i| !i.passed)
         .collect();
-    if let Some(first) = failed.first() {
-        let kind = if first.name.starts_with("connection") {
-            first.error.unwrap_or(ErrorKind::Unauthorized)
-        } else if first.name.starts_with("the start position") {
-            ErrorKind::OutOfRange
+    if !failed.is_empty() {
+        // As `changetrack precheck` decides its exit code: refused credentials, or a failed
+        // check.
+        let kind = if failed
+            .iter()
+            .any(|i| i.error == Some(ErrorKind::Unauthorized))
+        {
+            ErrorKind::Unauthorized
         } else {
             ErrorKind::PrecheckFailed
         };
@@ -1266,8 +1269,8 @@ pub fn require_precheck(
 /// restarts, and stops at a transaction boundary.
 ///
 /// # Errors
-/// A failed precheck item (`PrecheckFailed`, `Unauthorized`, `OutOfRange` for a purged start
-/// position); bad binlog data (`Corruption`, `Unsupported`), store errors.
+/// A failed precheck item (`PrecheckFailed`, `Unauthorized`: see [`require_precheck`]); bad
+/// binlog data (`Corruption`, `Unsupported`), store errors.
 pub fn ingest_live(
     store: &Store,
     url: &SourceUrl,

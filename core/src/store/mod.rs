@@ -538,8 +538,16 @@ struct Inner {
     tail_file: Option<std::fs::File>,
 }
 
+/// Stores closed on a follower's watcher thread (see [`Follow`]): none, ever.
+#[cfg(test)]
+static CLOSED_ON_WATCHER: AtomicU64 = AtomicU64::new(0);
+
 impl Drop for Inner {
     fn drop(&mut self) {
+        #[cfg(test)]
+        if std::thread::current().name() == Some(WATCHER_THREAD) {
+            CLOSED_ON_WATCHER.fetch_add(1, Ordering::SeqCst);
+        }
         if let Some(d) = &self._secondary_dir {
             let _ = std::fs::remove_dir_all(d);
         }
@@ -549,8 +557,10 @@ impl Drop for Inner {
 /// A handle on a store. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    // Declared (so dropped) first: the last user handle joins the watcher, whose own handle
+    // goes with it, before this handle releases `inner`, the last reference.
     follow: Arc<Follow>,
+    inner: Arc<Inner>,
 }
 
 /// A follower's watcher thread (started by the first [`Store::subscribe`]): it polls the
@@ -571,7 +581,12 @@ struct Follow {
 impl Drop for Follow {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.thread.get_mut().ok().and_then(Option::take) {
+        let thread = self
+            .thread
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(h) = thread {
             let _ = h.join();
         }
     }
@@ -1281,7 +1296,7 @@ impl Store {
         };
         let stop = Arc::clone(&self.follow.stop);
         let spawned = std::thread::Builder::new()
-            .name("changetrack-follow".into())
+            .name(WATCHER_THREAD.into())
             .spawn(move || {
                 let mut failing = false;
                 let mut tail = TailReader::default();
@@ -2526,6 +2541,9 @@ pub struct RecordIter<'a> {
 /// (seeks, consumers near the tail) keep the cached, no-readahead settings.
 const SCAN_AFTER: u64 = 4096;
 
+/// The name of a follower's watcher thread.
+const WATCHER_THREAD: &str = "changetrack-follow";
+
 /// The readahead of [`Store::iter_range`]: a few data blocks, less than the 2 MiB of a long
 /// scan (a range is often a thousand records, about 100 KiB stored).
 const RANGE_READAHEAD: usize = 256 << 10;
@@ -2917,8 +2935,8 @@ mod tests {
         assert_send_sync::<Store>();
     }
 
-    /// The last handle of a follower closes the store on its own thread, before its drop
-    /// returns, however the watcher thread is busy (a store closed later, on the watcher thread,
+    /// The last handle of a follower closes the store on its own thread (never the watcher's),
+    /// before its drop returns, however the watcher thread is busy (a store closed later, on the watcher thread,
     /// raced the process's exit and RocksDB aborted).
     #[test]
     fn a_followers_last_handle_closes_it_at_once() {
@@ -2976,6 +2994,7 @@ mod tests {
             drop(clone);
             assert!(!secondary.exists(), "the store outlived its last handle");
         }
+        assert_eq!(CLOSED_ON_WATCHER.load(Ordering::SeqCst), 0);
         stop.store(true, Ordering::SeqCst);
         appender.join().unwrap();
         drop(writer);
