@@ -19,6 +19,10 @@ use changetrack::{
 
 #[path = "support/threads.rs"]
 mod threads;
+
+#[path = "support/proc.rs"]
+mod proc;
+use proc::Proc;
 use threads::{threads_named, StopOnDrop};
 
 const PW: &str = "Secret_pass1";
@@ -456,29 +460,6 @@ struct Consumer2(changetrack::Consumer);
 impl Consumer2 {
     fn open(store: &Store, id: &str) -> Self {
         Self(changetrack::Consumer::open(store, id, "app", PW, &quick()).unwrap())
-    }
-}
-
-/// A consumer process, killed when dropped: a failing test leaves none running.
-struct Proc(Child);
-
-impl std::ops::Deref for Proc {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Proc {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -21,7 +21,11 @@ mod raw_kafka;
 use raw_kafka::*;
 #[path = "support/mariadb.rs"]
 mod mariadb;
+
+#[path = "support/proc.rs"]
+mod proc;
 use mariadb::MariaDb;
+use proc::Proc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_changetrack");
 
@@ -34,7 +38,7 @@ fn free_port() -> u16 {
 }
 
 /// `changetrack serve` on 127.0.0.1:`port`, ready when it returns.
-fn start_serve(store: &Path, port: u16) -> Child {
+fn start_serve(store: &Path, port: u16) -> Proc {
     let child = Command::new(BIN)
         .args(["serve", "--store"])
         .arg(store)
@@ -53,7 +57,7 @@ fn start_serve(store: &Path, port: u16) -> Child {
         assert!(Instant::now() < deadline, "serve did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+    Proc(child)
 }
 
 fn kill9(c: &mut Child) {

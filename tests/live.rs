@@ -5,6 +5,10 @@
 #[path = "support/mariadb.rs"]
 mod mariadb;
 
+#[path = "support/proc.rs"]
+mod proc;
+use proc::Proc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -157,22 +161,24 @@ fn precheck_reports_each_item_with_a_fix() {
     assert!(!store.exists(), "a failed precheck created the store");
 }
 
-fn tracker(store: &Path, url: &str) -> Child {
-    Command::new(BIN)
-        .args(["-q", "ingest", "--store"])
-        .arg(store)
-        .args([
-            "--source",
-            url,
-            "--server-id",
-            "4711",
-            "--start",
-            "earliest",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+fn tracker(store: &Path, url: &str) -> Proc {
+    Proc(
+        Command::new(BIN)
+            .args(["-q", "ingest", "--store"])
+            .arg(store)
+            .args([
+                "--source",
+                url,
+                "--server-id",
+                "4711",
+                "--start",
+                "earliest",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn kill9(c: &mut Child) {
