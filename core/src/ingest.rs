@@ -32,7 +32,7 @@ pub struct IngestOptions {
     /// Commit a batch once it holds this many records (several small source transactions share
     /// one atomic batch). Default: 100 000 (about 25 MB of batch at the most).
     pub batch_records: usize,
-    /// Commit a batch at least this often while records keep coming. Default: 5 ms.
+    /// Commit a batch at least this often while records keep coming. Default: 50 ms.
     pub batch_latency: Duration,
     /// When following an idle source, append a HEARTBEAT record this often (its checkpoint is
     /// the stored source position, its timestamp the wall clock), so that consumers' positions
