@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::{Subcommand, ValueEnum};
 
 use changetrack::filter::{ObjectAction, ObjectChange};
-use changetrack::store::{read_requests, request_object_change};
+use changetrack::store::{check_no_lost_requests, request_object_change};
 use changetrack::{
     Checkpoint, ConsumerOptions, Error, ErrorKind, GroupStatus, Groups, StartAt, Store,
 };
@@ -438,7 +438,8 @@ fn objects_list(store: &Path) -> Result<(), Error> {
             );
         }
     }
-    let pending: Vec<_> = read_requests(store)?
+    // Requests lost before ingestion applied them are an error here too, not "nothing pending".
+    let pending: Vec<_> = check_no_lost_requests(store, applied)?
         .into_iter()
         .filter(|r| r.id > applied)
         .collect();

@@ -693,6 +693,75 @@ fn thirty_two_groups_consume_concurrently_while_ingestion_runs() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The object-change request log lost (removed, or emptied) is never silent: request ids do not
+/// start again at 1 (an id the store applied once would be taken for applied and skipped), and
+/// requests lost before ingestion applied them stop ingestion, naming them, until they are
+/// re-issued (or the counter is removed to go on without them).
+#[test]
+fn a_lost_request_log_neither_reuses_ids_nor_loses_requests_silently() {
+    let files = full_variant();
+    let dir = tmp("objects-lost");
+    let store = Store::open(&dir, never_sync()).unwrap();
+    let opts = IngestOptions {
+        heartbeat_interval: None,
+        ..IngestOptions::default()
+    };
+    let run = || ingest(&store, &files[..1], &opts, None, &mut |_| {});
+    let remove = |t: &str| ObjectChange {
+        action: ObjectAction::Remove,
+        databases: vec![],
+        tables: vec![("corpus".to_owned(), t.to_owned())],
+        dml: false,
+        ddl: false,
+    };
+    let applied = || {
+        store
+            .filter_history()
+            .unwrap()
+            .iter()
+            .flat_map(|h| h.requests.clone())
+            .collect::<Vec<u64>>()
+    };
+    run().unwrap();
+    assert_eq!(request_object_change(&dir, &remove("t_cpk")).unwrap(), 1);
+    run().unwrap();
+    assert_eq!(applied(), vec![1]);
+    // The log removed after it was applied: the next request is 2, and it is applied.
+    std::fs::remove_file(dir.join("objects.requests")).unwrap();
+    assert_eq!(request_object_change(&dir, &remove("t_int")).unwrap(), 2);
+    run().unwrap();
+    assert_eq!(applied(), vec![1, 2]);
+    // A request lost before ingestion applied it: ingestion fails, names it, stores nothing.
+    assert_eq!(request_object_change(&dir, &remove("t_str")).unwrap(), 3);
+    std::fs::write(dir.join("objects.requests"), b"").unwrap();
+    let last = store.last_seq();
+    let e = run().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corruption);
+    assert!(
+        e.to_string().contains("request 3 was made") && e.to_string().contains("re-issue"),
+        "{e}"
+    );
+    assert_eq!(store.last_seq(), last);
+    assert_eq!(applied(), vec![1, 2]);
+    // Re-issued: it gets a new id, and ingestion goes on with it.
+    assert_eq!(request_object_change(&dir, &remove("t_str")).unwrap(), 4);
+    run().unwrap();
+    assert_eq!(applied(), vec![1, 2, 4]);
+    // Lost again, and this time given up: removing the counter lets ingestion go on, and the
+    // next id still follows the applied ones.
+    assert_eq!(request_object_change(&dir, &remove("t_cpk")).unwrap(), 5);
+    std::fs::remove_file(dir.join("objects.requests")).unwrap();
+    assert!(run().is_err());
+    std::fs::remove_file(dir.join("objects.requested")).unwrap();
+    run().unwrap();
+    assert_eq!(applied(), vec![1, 2, 4]);
+    assert_eq!(request_object_change(&dir, &remove("t_cpk")).unwrap(), 5);
+    run().unwrap();
+    assert_eq!(applied(), vec![1, 2, 4, 5]);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn objects_added_and_removed_mid_stream_take_effect_at_their_checkpoint() {
     let files = full_variant();

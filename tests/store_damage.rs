@@ -184,15 +184,11 @@ fn damage(path: &Path, how: Damage) {
 }
 
 /// Which files of the store are swept (RocksDB's info logs and the lock files hold no data).
-/// `objects.requests` (pending object changes, not yet applied) is left out: a lost pending
-/// request cannot be told from none (a known limit, in the issue note).
+/// The object-change request log and its counter are swept too: a pending request lost with
+/// the log is told from none by the counter.
 fn swept(rel: &Path) -> bool {
     let n = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    !(n == "LOG"
-        || n.starts_with("LOG.old")
-        || n.ends_with(".lock")
-        || n == "LOCK"
-        || n == "objects.requests")
+    !(n == "LOG" || n.starts_with("LOG.old") || n.ends_with(".lock") || n == "LOCK")
 }
 
 /// The files a reader must not change: all but the consumers' leases and lock files, which a

@@ -10,8 +10,10 @@ mod objects;
 mod salvage;
 
 pub use check::CheckReport;
-pub(crate) use objects::requests_len;
-pub use objects::{read_requests, request_object_change, FilterChange, ObjectRequest};
+pub use objects::{
+    check_no_lost_requests, read_requests, request_object_change, FilterChange, ObjectRequest,
+};
+pub(crate) use objects::{read_requested, requests_len, write_requested};
 pub use salvage::SalvageReport;
 
 use std::collections::HashMap;
@@ -867,6 +869,8 @@ fn preflight(path: &Path, opts: &StoreOptions, scan: bool) -> Result<()> {
     }
     if scan {
         scan_blocks(&db, path)?;
+        // The object-change requests a writer (ingestion) will apply: readable, none lost.
+        objects::verify_requests(&db, path)?;
     }
     Ok(())
 }

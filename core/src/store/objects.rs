@@ -4,6 +4,10 @@
 //! - `STORE/objects.requests`: one JSON line per requested [`ObjectChange`]
 //!   (`{"id":N,"requested_ms":T,"change":{...}}`), appended under `STORE/objects.lock` and
 //!   synced. Anyone may append; only the ingester applies.
+//! - `STORE/objects.requested`: the highest request id ever given out (decimal), rewritten by
+//!   each request and by the ingester when it applies requests. So a lost or emptied request log
+//!   neither restarts the ids at 1 (requests the store had applied once would then be taken for
+//!   applied and skipped) nor loses pending requests silently: ingestion fails naming them.
 //! - `state` column family, key `filter`: the filter in force and the id of the last request
 //!   applied. Key `fh` + n (u64 BE, 1, 2, ...): the n-th [`FilterChange`] (several may apply
 //!   from the same seq when nothing was stored in between). Both are written in one batch,
@@ -23,6 +27,7 @@ use crate::record::Checkpoint;
 const KEY_FILTER: &[u8] = b"filter";
 const HISTORY_PREFIX: &[u8] = b"fh";
 pub(super) const REQUESTS: &str = "objects.requests";
+pub(super) const REQUESTED: &str = "objects.requested";
 const REQUESTS_LOCK: &str = "objects.lock";
 /// A request line is small; a longer one is damage, not a request.
 const MAX_REQUEST_LINE: usize = 1 << 20;
@@ -76,7 +81,8 @@ pub fn request_object_change(store_dir: &Path, change: &ObjectChange) -> Result<
         &store_dir.join(REQUESTS_LOCK),
         std::time::Duration::from_secs(10),
     )?;
-    let id = read_requests(store_dir)?.last().map_or(1, |r| r.id + 1);
+    let last = read_requests(store_dir)?.last().map_or(0, |r| r.id);
+    let id = last.max(read_requested(store_dir)?) + 1;
     let req = ObjectRequest {
         id,
         requested_ms: crate::group::now_millis(),
@@ -94,7 +100,96 @@ pub fn request_object_change(store_dir: &Path, change: &ObjectChange) -> Result<
     f.write_all(&line)
         .and_then(|()| f.sync_data())
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    write_requested(store_dir, id)?;
     Ok(id)
+}
+
+/// The request log of the store in `store_dir` ([`read_requests`]), checked against the
+/// counter of requests given out: requests that are neither applied (ids up to `applied`, the
+/// store's [`Store::current_filter`]) nor in the log were lost before an ingester applied them.
+///
+/// # Errors
+/// `Corruption` naming the lost requests and the way on; a damaged log or counter; `Io`.
+pub fn check_no_lost_requests(store_dir: &Path, applied: u64) -> Result<Vec<ObjectRequest>> {
+    let log = read_requests(store_dir)?;
+    let issued = read_requested(store_dir)?;
+    let known = log.last().map_or(0, |r| r.id).max(applied);
+    if issued > known {
+        let lost = if issued == known + 1 {
+            format!("request {issued} was")
+        } else {
+            format!("requests {} to {issued} were", known + 1)
+        };
+        return Err(Error::corruption(format!(
+            "object change {lost} made but {} no longer holds it (removed or damaged before ingestion applied it): re-issue the changes you still want with `changetrack objects --store {} add|remove`, or remove {} to go on without them",
+            store_dir.join(REQUESTS).display(),
+            store_dir.display(),
+            store_dir.join(REQUESTED).display(),
+        )));
+    }
+    Ok(log)
+}
+
+/// [`check_no_lost_requests`] for a store opened read-only before a writer opens it: the
+/// applied id is read from `db`.
+pub(super) fn verify_requests(db: &rocksdb::DB, store_dir: &Path) -> Result<()> {
+    let applied = match db.cf_handle(CF_STATE) {
+        Some(cf) => match db
+            .get_cf(cf, KEY_FILTER)
+            .map_err(|e| map_db("cannot read the filter", &e))?
+        {
+            Some(v) => {
+                serde_json::from_slice::<Current>(&v)
+                    .map_err(|e| Error::corruption(format!("stored filter: {e}")))?
+                    .applied_request
+            }
+            None => 0,
+        },
+        None => 0,
+    };
+    check_no_lost_requests(store_dir, applied).map(|_| ())
+}
+
+/// The highest request id given out (`objects.requested`), 0 when the file does not exist.
+///
+/// # Errors
+/// `Corruption` for a file that does not hold a number; `Io`.
+pub(crate) fn read_requested(store_dir: &Path) -> Result<u64> {
+    let path = store_dir.join(REQUESTED);
+    match std::fs::read(&path) {
+        Ok(b) if b.len() <= 24 => std::str::from_utf8(&b)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| {
+                Error::corruption(format!(
+                    "{} does not hold a request id (damaged?)",
+                    path.display()
+                ))
+            }),
+        Ok(_) => Err(Error::corruption(format!(
+            "{} does not hold a request id (damaged?)",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+/// Records `id` as the highest request id given out: written aside, synced, then renamed over
+/// the old file.
+///
+/// # Errors
+/// `Io`.
+pub(crate) fn write_requested(store_dir: &Path, id: u64) -> Result<()> {
+    let path = store_dir.join(REQUESTED);
+    let tmp = store_dir.join(format!("{REQUESTED}.tmp-{}", std::process::id()));
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(format!("{id}\n").as_bytes())?;
+            f.sync_data()
+        })
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 /// Every request in the log of the store in `store_dir`, in order. A torn last line (a crash

@@ -169,10 +169,12 @@ impl Store {
         if groups_dir.is_dir() {
             copy_dir(&groups_dir, &tmp.join("groups"))?;
         }
-        let requests = path.join(super::objects::REQUESTS);
-        if requests.is_file() {
-            std::fs::copy(&requests, tmp.join(super::objects::REQUESTS))
-                .map_err(|e| Error::io(format!("cannot copy {}", requests.display()), e))?;
+        for name in [super::objects::REQUESTS, super::objects::REQUESTED] {
+            let file = path.join(name);
+            if file.is_file() {
+                std::fs::copy(&file, tmp.join(name))
+                    .map_err(|e| Error::io(format!("cannot copy {}", file.display()), e))?;
+            }
         }
         if let Ok(groups) = crate::group::Groups::open(&tmp).and_then(|g| g.verify_all()) {
             out.groups_ahead = groups
