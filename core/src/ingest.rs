@@ -403,12 +403,9 @@ impl Tracked {
     fn apply_requests(&mut self, store: &Store) -> Result<()> {
         self.requests_len = crate::store::requests_len(store.path());
         let log = crate::store::check_no_lost_requests(store.path(), self.applied_request)?;
-        let issued = crate::store::read_requested(store.path())?;
-        if issued < self.applied_request {
-            // The counter is older than the store (lost, or a store from before it existed):
-            // the next request must not reuse an applied id.
-            crate::store::write_requested(store.path(), self.applied_request)?;
-        }
+        // A counter older than the store (lost, or a store from before it existed) is raised:
+        // the next request must not reuse an applied id.
+        crate::store::raise_requested(store.path(), self.applied_request)?;
         let new: Vec<_> = log
             .into_iter()
             .filter(|r| r.id > self.applied_request)

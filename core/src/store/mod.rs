@@ -13,7 +13,7 @@ pub use check::CheckReport;
 pub use objects::{
     check_no_lost_requests, read_requests, request_object_change, FilterChange, ObjectRequest,
 };
-pub(crate) use objects::{read_requested, requests_len, write_requested};
+pub(crate) use objects::{raise_requested, requests_len};
 pub use salvage::SalvageReport;
 
 use std::collections::HashMap;

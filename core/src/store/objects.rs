@@ -175,12 +175,32 @@ pub(crate) fn read_requested(store_dir: &Path) -> Result<u64> {
     }
 }
 
+/// Raises the counter of requests given out to `applied` when it is lower (a counter lost, or
+/// a store from before it existed), under the request lock, so that the next request does not
+/// reuse an applied id.
+///
+/// # Errors
+/// `Io`; a damaged counter.
+pub(crate) fn raise_requested(store_dir: &Path, applied: u64) -> Result<()> {
+    if read_requested(store_dir)? >= applied {
+        return Ok(());
+    }
+    let _lock = crate::group::FileLock::acquire(
+        &store_dir.join(REQUESTS_LOCK),
+        std::time::Duration::from_secs(10),
+    )?;
+    if read_requested(store_dir)? < applied {
+        write_requested(store_dir, applied)?;
+    }
+    Ok(())
+}
+
 /// Records `id` as the highest request id given out: written aside, synced, then renamed over
 /// the old file.
 ///
 /// # Errors
 /// `Io`.
-pub(crate) fn write_requested(store_dir: &Path, id: u64) -> Result<()> {
+fn write_requested(store_dir: &Path, id: u64) -> Result<()> {
     let path = store_dir.join(REQUESTED);
     let tmp = store_dir.join(format!("{REQUESTED}.tmp-{}", std::process::id()));
     std::fs::File::create(&tmp)
