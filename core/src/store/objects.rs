@@ -160,19 +160,18 @@ pub(crate) fn read_requested(store_dir: &Path) -> Result<u64> {
         Ok(b) if b.len() <= 24 => std::str::from_utf8(&b)
             .ok()
             .and_then(|t| t.trim().parse().ok())
-            .ok_or_else(|| {
-                Error::corruption(format!(
-                    "{} does not hold a request id (damaged?)",
-                    path.display()
-                ))
-            }),
-        Ok(_) => Err(Error::corruption(format!(
-            "{} does not hold a request id (damaged?)",
-            path.display()
-        ))),
+            .ok_or_else(|| damaged_counter(&path)),
+        Ok(_) => Err(damaged_counter(&path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
     }
+}
+
+fn damaged_counter(path: &Path) -> Error {
+    Error::corruption(format!(
+        "{} does not hold a request id (damaged?): remove it; the next ingest sets it again from the store",
+        path.display()
+    ))
 }
 
 /// Raises the counter of requests given out to `applied` when it is lower (a counter lost, or
