@@ -33,6 +33,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use binlog_oracle::frac;
 use changetrack::{BinlogOptions, BinlogReader, ChangeRecord, Op, Value};
 use mariadb::MariaDb;
 
@@ -238,14 +239,6 @@ fn select_expr(col: &str, data_type: &str) -> String {
         "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "decimal" | "year" | "date"
         | "time" | "datetime" => format!("`{col}`"),
         _ => format!("HEX(`{col}`)"),
-    }
-}
-
-fn frac(micros: u32, fsp: u8) -> String {
-    if fsp == 0 {
-        String::new()
-    } else {
-        format!(".{:06}", micros)[..=usize::from(fsp)].to_owned()
     }
 }
 

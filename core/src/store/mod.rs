@@ -2859,7 +2859,7 @@ impl Iterator for RecordIter<'_> {
 }
 
 /// What a [`RecordIter`] makes of a stored record's bytes: from the RocksDB iterator's slice,
-/// or from the read-ahead thread's owned copy.
+/// or from the read-ahead thread's owned copy (by default, as from a slice).
 trait DecodeAs {
     type Out;
     fn slice(
@@ -2875,7 +2875,9 @@ trait DecodeAs {
         seq: u64,
         value: &bytes::Bytes,
         cache: &mut codec::DecodeCache,
-    ) -> Result<Self::Out>;
+    ) -> Result<Self::Out> {
+        self.slice(store, seq, value, cache)
+    }
 }
 
 /// A [`ChangeRecord`] (string values share the stored bytes).
@@ -2916,15 +2918,6 @@ impl DecodeAs for AsAvro<'_> {
         cache: &mut codec::DecodeCache,
     ) -> Result<ChangeRecord> {
         store.write_avro_stored(seq, value, cache, (self.0, self.1))
-    }
-    fn shared(
-        &mut self,
-        store: &Store,
-        seq: u64,
-        value: &bytes::Bytes,
-        cache: &mut codec::DecodeCache,
-    ) -> Result<ChangeRecord> {
-        self.slice(store, seq, value, cache)
     }
 }
 
