@@ -772,7 +772,12 @@ fn verify_db(db: &DB, path: &Path, acknowledged: Option<u64>) -> Result<()> {
         Ok(k)
     };
     if tail.last_seq == 0 {
-        if first_key(CF_RECORDS)?.is_some() {
+        // Records without any commit are the chunks of a first transaction that never
+        // committed (the transaction index is written by the commit only, and nothing was
+        // acknowledged): the open removes them. With an index entry or an acknowledgement, the
+        // tail was lost.
+        let uncommitted_first = first_key(CF_TXNS)?.is_none() && acknowledged.unwrap_or(0) == 0;
+        if first_key(CF_RECORDS)?.is_some() && !uncommitted_first {
             return Err(damaged(
                 "it holds records but its tail (the committed position) is missing".into(),
             ));
