@@ -5,7 +5,8 @@
 #            tests/support/make_binlog.sh) from the beginning to the end: kcat (librdkafka 2.0.2)
 #            and confluent-kafka (Python). `changetrack serve` against a single-node KRaft broker
 #            (tests/support/kafka.sh: Apache Kafka from Maven Central) holding the same Avro
-#            values with the same timestamps, same client settings, alternating, medians.
+#            values with the same timestamps, same client settings, alternating, medians; and
+#            `serve --batch-log` (the batches kept on disk, filled before the timed reads).
 #   latency  append-to-client: `ingest --follow` appends one-row transactions at RATE per second;
 #            a confluent-kafka consumer in the group reads through `serve`. p50/p99 of store
 #            commit -> record in the client's hands (the commit is seen by a process spinning on
@@ -112,10 +113,32 @@ kcat_read() { # bootstrap user last-offset -> seconds
     echo "$t1 - $t0" | bc -l
 }
 
+# `serve --batch-log`: the encoded batches kept on disk, as the broker keeps them. The log is
+# filled by serve's own filler thread before the timed reads (the time it took is reported).
+start_serve_log() { # port
+    local t0 t1 want=$(( RECORDS / 1024 * 1024 ))
+    rm -rf "$WORK/batch-log"
+    t0=$(date +%s.%N)
+    "$BIN" serve --store "$STORE" --kafka-listen "127.0.0.1:$1" --topic $TOPIC \
+        --batch-log "$WORK/batch-log" -v 2> "$WORK/serve-log.err" &
+    PIDS+=($!)
+    LOG_PID=$!
+    for _ in $(seq 1200); do
+        if grep -q "batch log filled up to offset $want" "$WORK/serve-log.err"; then
+            t1=$(date +%s.%N)
+            log "the batch log was filled in $(echo "$t1 - $t0" | bc -l) s ($(du -sh "$WORK/batch-log" | cut -f1))"
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "serve --batch-log did not fill its log: $(tail -3 "$WORK/serve-log.err")"
+}
+
 fetch() {
-    local sport bport cport
-    sport=$(free_port); bport=$(free_port); cport=$(free_port)
+    local sport bport cport lport
+    sport=$(free_port); bport=$(free_port); cport=$(free_port); lport=$(free_port)
     start_serve "$sport"
+    start_serve_log "$lport"
     BROKER_DIR=$WORK/broker
     local user="bench-$G"
     if [ ! -f "$BROKER_DIR/.produced-$RECORDS-$G" ]; then
@@ -137,9 +160,12 @@ fetch() {
     # The broker numbers from 0, the store from 1: the last offset differs by one.
     : > "$WORK/fetch.txt"
     for run in $(seq "$RUNS"); do
-        for side in serve broker; do
-            if [ $side = serve ]; then b="127.0.0.1:$sport"; else b="127.0.0.1:$bport"; fi
-            if [ $side = serve ]; then last=$RECORDS; else last=$((RECORDS - 1)); fi
+        for side in serve serve-log broker; do
+            case $side in
+                serve) b="127.0.0.1:$sport"; last=$RECORDS ;;
+                serve-log) b="127.0.0.1:$lport"; last=$RECORDS ;;
+                broker) b="127.0.0.1:$bport"; last=$((RECORDS - 1)) ;;
+            esac
             t=$(kcat_read "$b" "$user" "$last")
             echo "kcat $side $t" >> "$WORK/fetch.txt"
             read -r n bytes secs < <(python3 "$REPO/benches/kafka/consume.py" "$b" $TOPIC "$user" "$PW" "$G")
@@ -148,14 +174,16 @@ fetch() {
             log "run $run $side: kcat ${t}s, confluent-kafka ${secs}s"
         done
     done
-    printf '\n| client | changetrack serve | Kafka 3.9.1 broker | ratio (serve / broker time) |\n| --- | --- | --- | --- |\n'
+    printf '\n| client | changetrack serve | serve --batch-log | Kafka 3.9.1 broker | ratios (serve, --batch-log / broker time) |\n| --- | --- | --- | --- | --- |\n'
     for client in kcat confluent; do
         s=$(awk -v c=$client '$1==c && $2=="serve" {print $3}' "$WORK/fetch.txt" | median)
+        l=$(awk -v c=$client '$1==c && $2=="serve-log" {print $3}' "$WORK/fetch.txt" | median)
         k=$(awk -v c=$client '$1==c && $2=="broker" {print $3}' "$WORK/fetch.txt" | median)
-        printf '| %s | %.2f s (%.0f records/s) | %.2f s (%.0f records/s) | %.2f |\n' "$client" \
-            "$s" "$(echo "$RECORDS / $s" | bc -l)" "$k" "$(echo "$RECORDS / $k" | bc -l)" "$(echo "$s / $k" | bc -l)"
+        printf '| %s | %.2f s (%.0f records/s) | %.2f s (%.0f records/s) | %.2f s (%.0f records/s) | %.2f, %.2f |\n' "$client" \
+            "$s" "$(echo "$RECORDS / $s" | bc -l)" "$l" "$(echo "$RECORDS / $l" | bc -l)" \
+            "$k" "$(echo "$RECORDS / $k" | bc -l)" "$(echo "$s / $k" | bc -l)" "$(echo "$l / $k" | bc -l)"
     done
-    kill "$SERVE_PID" 2>/dev/null || true
+    kill "$SERVE_PID" "$LOG_PID" 2>/dev/null || true
     "$REPO/tests/support/kafka.sh" stop --dir "$BROKER_DIR" >/dev/null
     BROKER_DIR=""
 }

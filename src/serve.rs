@@ -31,6 +31,14 @@ pub(crate) struct ServeArgs {
     /// Connections served at once.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// Keep the topic's encoded record batches on disk in DIR, as a broker does, so that
+    /// reading history sends stored bytes instead of encoding them again (costs about the
+    /// size of the Avro values; one thread encodes new records as they are committed).
+    #[arg(long, value_name = "DIR")]
+    batch_log: Option<PathBuf>,
+    /// The batch log's size limit (K, M, G suffixes): past it the oldest batches go.
+    #[arg(long, default_value = "64G", value_parser = crate::parse_size)]
+    batch_log_size: u64,
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, Error> {
@@ -57,6 +65,8 @@ pub(crate) fn serve(a: &ServeArgs) -> Result<(), Error> {
         topic: a.topic.clone(),
         session_timeout: Duration::from_secs(a.session_timeout.max(1)),
         max_connections: a.max_connections,
+        batch_log: a.batch_log.clone(),
+        batch_log_bytes: a.batch_log_size,
         ..ServerOptions::default()
     };
     opts.validate()?;

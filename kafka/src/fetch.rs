@@ -24,7 +24,9 @@ use changetrack::record::avro::AvroWriter;
 use changetrack::{ChangeRecord, Error, ErrorKind, ReadFrom, RecordIter, Result, Store};
 
 use crate::batch::BatchWriter;
+use crate::log::{BatchLog, Found};
 use crate::mapping::{offset_of, timestamp_ms};
+use crate::metrics::Metrics;
 
 /// Records per cached block.
 pub const BLOCK: u64 = 1024;
@@ -76,6 +78,9 @@ struct CacheInner {
 /// The shared blocks: cache, prefetch queue and workers.
 pub(crate) struct Blocks {
     cap: usize,
+    /// Full blocks kept on disk (optional).
+    log: Option<BatchLog>,
+    metrics: Arc<Metrics>,
     inner: Mutex<CacheInner>,
     /// Signalled when a block is done or the queue has work.
     cond: Condvar,
@@ -83,9 +88,11 @@ pub(crate) struct Blocks {
 }
 
 impl Blocks {
-    pub(crate) fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize, log: Option<BatchLog>, metrics: Arc<Metrics>) -> Self {
         Self {
             cap,
+            log,
+            metrics,
             inner: Mutex::new(CacheInner::default()),
             cond: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -98,8 +105,29 @@ impl Blocks {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn enabled(&self) -> bool {
-        self.cap > 0
+    /// Whether full blocks are shared (in memory, on disk or both).
+    pub(crate) fn enabled(&self) -> bool {
+        self.cap > 0 || self.log.is_some()
+    }
+
+    /// Full block `index` (`first..=last`): read from the batch log when it holds it,
+    /// otherwise encoded from the store (and added to the log).
+    fn produce(&self, index: u64, first: u64, last: u64, reader: &mut Reader<'_>) -> Result<Block> {
+        if let Some(log) = &self.log {
+            match log.get(index) {
+                Found::Batch(bytes) => {
+                    self.metrics.batch_log_hits.inc();
+                    return Ok(Block { bytes });
+                }
+                Found::Damaged => self.metrics.batch_log_damaged.inc(),
+                Found::Missing => {}
+            }
+        }
+        let b = reader.encode_block(first, last)?;
+        if let Some(log) = &self.log {
+            log.put(index, &b.bytes);
+        }
+        Ok(b)
     }
 
     /// Caches `block`; returns the blocks evicted for it, for the caller to drop once it has
@@ -152,7 +180,7 @@ impl Blocks {
             c.building.insert(index);
             c.queue.retain(|&i| i != index);
         }
-        let built = reader.encode_block(first, last);
+        let built = self.produce(index, first, last, reader);
         let mut c = self.lock();
         c.building.remove(&index);
         let b = built.map(Arc::new);
@@ -228,7 +256,7 @@ impl Blocks {
                 .is_some_and(|o| o <= first)
                 && store.last_seq() >= last
             {
-                reader.encode_block(first, last).ok()
+                self.produce(index, first, last, &mut reader).ok()
             } else {
                 None
             };
@@ -241,6 +269,118 @@ impl Blocks {
             drop(c);
             self.cond.notify_all();
             drop(evicted);
+        }
+    }
+
+    /// Adds full block `index` to the batch log, from the memory cache or encoded now, unless
+    /// another thread is producing it (that one adds it).
+    fn fill(&self, log: &BatchLog, index: u64, reader: &mut Reader<'_>) {
+        let cached = {
+            let mut c = self.lock();
+            if c.building.contains(&index) {
+                return;
+            }
+            let b = c.map.get(&index).cloned();
+            if b.is_none() {
+                c.building.insert(index);
+            }
+            b
+        };
+        if let Some(b) = cached {
+            log.put(index, &b.bytes);
+            return;
+        }
+        match reader.encode_block(index * BLOCK + 1, (index + 1) * BLOCK) {
+            Ok(b) => log.put(index, &b.bytes),
+            // Trimmed meanwhile, or damaged: a connection that needs it reports it.
+            Err(e) => tracing::debug!("cannot add block {index} to the batch log: {e}"),
+        }
+        self.lock().building.remove(&index);
+        self.cond.notify_all();
+    }
+
+    /// Checks the batch log's lowest and highest blocks against the store's records, and
+    /// empties it when they differ (a log left from another history of the store).
+    /// Called before the server serves anything.
+    pub(crate) fn check_log(&self, store: &Store) {
+        let Some(log) = &self.log else {
+            return;
+        };
+        let Some((lo, hi)) = log.span() else {
+            return;
+        };
+        let reader = &mut Reader::new(store);
+        let oldest = store.oldest_seq().ok().flatten().unwrap_or(u64::MAX);
+        let last = store.last_seq();
+        for index in [lo, hi] {
+            let (first, end) = (index * BLOCK + 1, (index + 1) * BLOCK);
+            if end > last {
+                tracing::warn!(
+                    "the batch log holds offsets past the store's newest record {last}: emptying it"
+                );
+                log.clear();
+                return;
+            }
+            if first < oldest {
+                continue;
+            }
+            let kept = match log.get(index) {
+                Found::Batch(b) => b,
+                Found::Damaged => {
+                    self.metrics.batch_log_damaged.inc();
+                    continue;
+                }
+                Found::Missing => continue,
+            };
+            if let Ok(now) = reader.encode_block(first, end) {
+                if kept != now.bytes {
+                    tracing::warn!("the batch log does not match the store's records at offset {first}: emptying it");
+                    log.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The batch log's filler (one thread): adds every full block the log lacks,
+    /// oldest first, then each new one as the store commits it, and removes what retention
+    /// removed from the store, until [`Blocks::stop`].
+    pub(crate) fn fill_log(&self, store: &Store) {
+        let Some(log) = &self.log else {
+            return;
+        };
+        let mut reader = Reader::new(store);
+        let wake = store.subscribe();
+        // Blocks below this one were filled (or were in the log) at the last pass.
+        let mut done = 0u64;
+        let mut filled = 0u64;
+        while !self.stop.load(Ordering::SeqCst) {
+            if let Ok(Some(oldest)) = store.oldest_seq() {
+                // The first block whose records are all still stored.
+                let first = (oldest - 1).div_ceil(BLOCK);
+                log.trim_below(first);
+                let end = store.last_seq() / BLOCK;
+                let mut index = first.max(log.floor()).max(done);
+                while index < end && log.writable() && !self.stop.load(Ordering::SeqCst) {
+                    if !log.contains(index) {
+                        self.fill(log, index, &mut reader);
+                        filled += 1;
+                    }
+                    index += 1;
+                }
+                done = index;
+                if filled > 0 && index >= end {
+                    tracing::info!(
+                        blocks = filled,
+                        bytes = log.bytes(),
+                        "batch log filled up to offset {}",
+                        end * BLOCK
+                    );
+                    filled = 0;
+                }
+            }
+            reader.release();
+            let _ = wake.recv_timeout(Duration::from_millis(200));
         }
     }
 
@@ -426,7 +566,7 @@ mod tests {
 
     #[test]
     fn the_cache_stays_within_its_budget() {
-        let c = Blocks::new(10_000);
+        let c = Blocks::new(10_000, None, Arc::default());
         let mut evicted = 0;
         for i in 0..20 {
             let mut inner = c.lock();

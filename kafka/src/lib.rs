@@ -31,6 +31,7 @@ mod batch;
 mod conn;
 mod fetch;
 mod group;
+mod log;
 pub mod mapping;
 mod metrics;
 mod options;

@@ -63,4 +63,9 @@ pub struct Metrics {
     pub commits: Counter,
     /// Connections closed for an error (malformed or refused request, timeout, I/O).
     pub errors: Counter,
+    /// Full record batches served from the batch log (not encoded again).
+    pub batch_log_hits: Counter,
+    /// Batches of the batch log that failed their check (header, CRC-32C, read error) and were
+    /// encoded again from the store.
+    pub batch_log_damaged: Counter,
 }

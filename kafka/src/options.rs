@@ -1,6 +1,7 @@
 //! [`ServerOptions`]: every limit of the endpoint, with its default and its bounds.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use changetrack::{Error, ErrorKind, Result};
@@ -53,6 +54,16 @@ pub struct ServerOptions {
     /// Encoded record batches kept in memory and shared between consumers reading the same
     /// records. Default: 256 MiB. 0 turns the cache off.
     pub batch_cache_bytes: usize,
+    /// A directory where encoded record batches of full blocks are kept on disk (the batch
+    /// log): a Fetch of history then sends stored bytes, as a broker does, instead of encoding
+    /// them again. It costs about the size of the Avro values (several times the store's size)
+    /// and one thread that encodes new records as they are committed. A cache only: every batch
+    /// is checked (CRC-32C) before it is served, and anything damaged is encoded again from the
+    /// store. Default: none.
+    pub batch_log: Option<PathBuf>,
+    /// The batch log's size limit: past it the oldest blocks are removed. Default: 64 GiB.
+    /// Minimum: 64 MiB.
+    pub batch_log_bytes: u64,
 }
 
 impl Default for ServerOptions {
@@ -73,6 +84,8 @@ impl Default for ServerOptions {
             max_fetch_bytes: 64 << 20,
             max_fetch_wait: Duration::from_secs(30),
             batch_cache_bytes: 256 << 20,
+            batch_log: None,
+            batch_log_bytes: 64 << 30,
         }
     }
 }
@@ -135,6 +148,10 @@ impl ServerOptions {
         check(
             self.max_fetch_wait >= Duration::from_millis(1),
             "max_fetch_wait is at least 1 ms",
+        )?;
+        check(
+            self.batch_log_bytes >= 64 << 20,
+            "batch_log_bytes is at least 64 MiB",
         )?;
         if self.advertised_host.is_none() && self.listen.ip().is_unspecified() {
             return Err(invalid(

@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::fetch::Blocks;
 use crate::group::Group;
+use crate::log::BatchLog;
 use crate::metrics::Metrics;
 use crate::sasl::AuthPool;
 use crate::ServerOptions;
@@ -170,8 +171,9 @@ impl Server {
     /// (`StoreOptions::read_only`), next to an ingester in another process.
     ///
     /// # Errors
-    /// `InvalidArgument` for bad options; `Io` when the address cannot be bound or the store's
-    /// identity cannot be read.
+    /// `InvalidArgument` for bad options or a batch log that another process holds; `Io` when
+    /// the address cannot be bound, the store's identity cannot be read or the batch log cannot
+    /// be opened.
     pub fn bind(store: Store, opts: ServerOptions) -> Result<Self> {
         opts.validate()?;
         let listener = TcpListener::bind(opts.listen).map_err(|e| {
@@ -189,15 +191,20 @@ impl Server {
         }
         // A stable cluster id (the DTS SDK fails when it changes): the store's identity.
         let cluster_id = format!("changetrack-{}", store.identity()?);
+        let log = match &opts.batch_log {
+            Some(dir) => Some(BatchLog::open(dir, &cluster_id, opts.batch_log_bytes)?),
+            None => None,
+        };
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
         let host = opts.host();
+        let metrics = Arc::new(Metrics::default());
         let shared = Arc::new(Shared {
             host,
             port: i32::from(addr.port()),
             cluster_id,
             auth: AuthPool::new(store.path(), opts.auth_concurrency),
-            blocks: Blocks::new(opts.batch_cache_bytes),
-            metrics: Arc::new(Metrics::default()),
+            blocks: Blocks::new(opts.batch_cache_bytes, log, Arc::clone(&metrics)),
+            metrics,
             groups: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             stop_rx,
@@ -207,6 +214,9 @@ impl Server {
             store,
             opts,
         });
+        // A batch log left from another history of the store is emptied before anything is
+        // served from it.
+        shared.blocks.check_log(&shared.store);
         Ok(Self {
             shared,
             listener,
@@ -283,7 +293,20 @@ impl Server {
         };
         // Workers that encode record blocks ahead of the consumers (one per CPU).
         let mut workers = Vec::new();
-        if shared.opts.batch_cache_bytes > 0 {
+        if shared.opts.batch_log.is_some() {
+            let shared = Arc::clone(&shared);
+            let w = std::thread::Builder::new()
+                .name("changetrack-kafka-log".into())
+                .spawn(move || {
+                    let store = shared.store.clone();
+                    shared.blocks.fill_log(&store);
+                });
+            match w {
+                Ok(w) => workers.push(w),
+                Err(e) => tracing::warn!("cannot start the batch log's filler: {e}"),
+            }
+        }
+        if shared.blocks.enabled() {
             let n = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
             for _ in 0..n {
                 let shared = Arc::clone(&shared);
