@@ -87,6 +87,9 @@ pub(crate) struct Conn<'s> {
     wake: Option<crossbeam_channel::Receiver<()>>,
     frame: Vec<u8>,
     out: BytesMut,
+    /// Batches of the batch log are read into it before they are sent (kept between answers,
+    /// so that reading them allocates nothing).
+    log_buf: Vec<u8>,
 }
 
 /// Serves one connection until it ends.
@@ -105,6 +108,7 @@ pub(crate) fn serve(shared: &Shared, id: ConnId, stream: TcpStream, peer: Socket
         wake: None,
         frame: Vec::new(),
         out: BytesMut::with_capacity(4096),
+        log_buf: Vec::new(),
     };
     let _ = c.stream.set_nodelay(true);
     let _ = c.stream.set_write_timeout(Some(WRITE_TIMEOUT));
@@ -921,13 +925,37 @@ impl<'s> Conn<'s> {
         state: (i16, i64, i64),
         pieces: &[Piece],
     ) -> Result<(), Close> {
-        let records: usize = pieces.iter().map(|p| p.bytes().len()).sum();
+        let records: usize = pieces.iter().map(Piece::len).sum();
         let (head, tail) = fetch_response(h, topics, ours, state, records)
             .ok_or_else(|| Close::Error("response too large".into()))?;
+        // Batches of the batch log are read into the connection's buffer first, so that the
+        // whole answer still goes in one vectored write.
+        let logged: usize = pieces
+            .iter()
+            .filter(|p| p.in_memory().is_none())
+            .map(Piece::len)
+            .sum();
+        if self.log_buf.len() < logged {
+            self.log_buf.resize(logged, 0);
+        }
+        let mut at = 0;
+        for p in pieces {
+            if let Piece::Logged(r) = p {
+                r.read_into(&mut self.log_buf[at..at + r.len()])
+                    .map_err(|e| Close::Error(e.to_string()))?;
+                at += r.len();
+            }
+        }
         let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(pieces.len() + 2);
         slices.push(std::io::IoSlice::new(&head));
+        let mut at = 0;
         for p in pieces {
-            slices.push(std::io::IoSlice::new(p.bytes()));
+            if let Some(b) = p.in_memory() {
+                slices.push(std::io::IoSlice::new(b));
+            } else {
+                slices.push(std::io::IoSlice::new(&self.log_buf[at..at + p.len()]));
+                at += p.len();
+            }
         }
         slices.push(std::io::IoSlice::new(&tail));
         write_all_vectored(&mut self.stream, &mut slices)?;

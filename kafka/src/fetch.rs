@@ -14,6 +14,9 @@
 //! it: the next Fetch usually finds its blocks ready, and both cores work for one consumer. A
 //! block is encoded once even when several connections want it at the same moment (the later
 //! ones wait for it). Responses are written from the cached blocks without copying them.
+//!
+//! With a batch log ([`crate::log`]) a full block is encoded once for the life of the log:
+//! the workers and the log's filler write it there, and a Fetch sends it from the file.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +27,7 @@ use changetrack::record::avro::AvroWriter;
 use changetrack::{ChangeRecord, Error, ErrorKind, ReadFrom, RecordIter, Result, Store};
 
 use crate::batch::BatchWriter;
-use crate::log::{BatchLog, Found};
+use crate::log::{BatchLog, Found, Region};
 use crate::mapping::{offset_of, timestamp_ms};
 use crate::metrics::Metrics;
 
@@ -53,13 +56,26 @@ pub(crate) enum Piece {
     Block(Arc<Block>),
     /// Records encoded for this answer.
     Own(Vec<u8>),
+    /// A full block's checked batch in the batch log, sent from its file.
+    Logged(Region),
 }
 
 impl Piece {
-    pub(crate) fn bytes(&self) -> &[u8] {
+    /// The bytes, for the pieces held in memory.
+    pub(crate) fn in_memory(&self) -> Option<&[u8]> {
         match self {
-            Self::Block(b) => &b.bytes,
-            Self::Own(v) => v,
+            Self::Block(b) => Some(&b.bytes),
+            Self::Own(v) => Some(v),
+            Self::Logged(_) => None,
+        }
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Block(b) => b.bytes.len(),
+            Self::Own(v) => v.len(),
+            Self::Logged(r) => r.len(),
         }
     }
 }
@@ -194,6 +210,17 @@ impl Blocks {
         b
     }
 
+    /// Full block `index` as a checked region of the batch log, unless it is in memory.
+    fn region(&self, index: u64) -> Option<Region> {
+        let log = self.log.as_ref()?;
+        if self.lock().map.contains_key(&index) {
+            return None;
+        }
+        let r = log.region(index)?;
+        self.metrics.batch_log_hits.inc();
+        Some(r)
+    }
+
     /// Asks the workers for the full blocks after `seq` (up to `last`).
     fn prefetch(&self, seq: u64, last: u64) {
         if !self.enabled() || seq > last {
@@ -206,7 +233,10 @@ impl Blocks {
             if (index + 1) * BLOCK > last {
                 break;
             }
-            if c.map.contains_key(&index) || c.building.contains(&index) || c.queue.contains(&index)
+            if c.map.contains_key(&index)
+                || c.building.contains(&index)
+                || c.queue.contains(&index)
+                || self.log.as_ref().is_some_and(|l| l.is_checked(index))
             {
                 continue;
             }
@@ -365,6 +395,13 @@ impl Blocks {
                     if !log.contains(index) {
                         self.fill(log, index, &mut reader);
                         filled += 1;
+                    } else if !log.is_checked(index) {
+                        // Held from an earlier run: checked once, then sent from the file.
+                        if let Found::Damaged = log.get(index) {
+                            self.metrics.batch_log_damaged.inc();
+                            self.fill(log, index, &mut reader);
+                            filled += 1;
+                        }
                     }
                     index += 1;
                 }
@@ -530,13 +567,16 @@ impl<'s> Reader<'s> {
         while seq <= last && (f.bytes == 0 || f.bytes < limit) {
             let (index, bstart, bend) = block_of(seq);
             if bend <= last && bstart >= oldest && blocks.enabled() && (fresh || seq == bstart) {
-                let block = blocks.get(index, bstart, bend, self)?;
-                if f.bytes > 0 && f.bytes + block.bytes.len() > limit {
+                let piece = match blocks.region(index) {
+                    Some(r) => Piece::Logged(r),
+                    None => Piece::Block(blocks.get(index, bstart, bend, self)?),
+                };
+                if f.bytes > 0 && f.bytes + piece.len() > limit {
                     break;
                 }
-                f.bytes += block.bytes.len();
+                f.bytes += piece.len();
                 f.records += bend + 1 - seq;
-                f.pieces.push(Piece::Block(block));
+                f.pieces.push(piece);
                 seq = bend + 1;
             } else {
                 let to = if bend <= last { bend } else { last };

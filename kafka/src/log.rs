@@ -13,16 +13,20 @@
 //!   segment at the first that does not fit: a write torn by `kill -9` or a full disk. A block
 //!   found twice is read from its later copy (it is written again only after the earlier one
 //!   failed its check).
-//! - Every read checks the batch's header against the block it should be and its CRC-32C over
-//!   the whole batch, then serves the bytes. A mismatch (bit rot, a stray write) drops the
-//!   block, with a warning, and the caller encodes it from the store.
+//! - A batch is checked (its header against the block it should be, its CRC-32C over the whole
+//!   batch) before this process first serves it: batches it writes are checked in memory, and
+//!   those held from an earlier run are read back and checked, by the filler when `serve`
+//!   starts or by the first Fetch that needs one. A mismatch (bit rot, a stray write) drops the
+//!   block, with a warning, and it is encoded again from the store. A checked batch is then
+//!   sent from its file ([`Region`]) with one read into a buffer the connection keeps and one
+//!   write: no allocation, no encoding, no CRC.
 //! - Nothing is synced: a lost write only means the block is encoded again.
 //! - Bounded: past `bytes`, the oldest segments are removed and blocks below them are no longer
 //!   added (the log keeps the newest part of the topic, like a broker's `retention.bytes`).
 //!   Segments whose records retention removed from the store are removed too.
 //! - One process at a time: a lock on `LOCK`.
 
-use std::collections::btree_map::Entry;
+use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind as IoKind;
@@ -96,12 +100,53 @@ fn verify(b: &[u8], index: u64) -> bool {
     }
 }
 
+/// Where a block's batch is in its segment.
+#[derive(Clone, Copy)]
+struct Entry {
+    pos: u64,
+    len: usize,
+    /// Read back and checked by this process (or written by it): sent from the file from now
+    /// on, without reading it again.
+    checked: bool,
+}
+
 struct Segment {
     file: Arc<File>,
     /// Where the next batch is written.
     end: u64,
-    /// Block index -> (position, length).
-    blocks: HashMap<u64, (u64, usize)>,
+    blocks: HashMap<u64, Entry>,
+}
+
+/// A checked batch of the log, read from its file into the answer ([`Region::read_into`]).
+pub(crate) struct Region {
+    file: Arc<File>,
+    pos: u64,
+    len: usize,
+}
+
+impl Region {
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Reads it into `out` (exactly [`Region::len`] bytes). The batch was checked when this
+    /// process first read it, or wrote it: a segment's batches are never rewritten once
+    /// written.
+    ///
+    /// # Errors
+    /// The read error, or `InvalidInput` when `out` is not the batch's length.
+    pub(crate) fn read_into(&self, out: &mut [u8]) -> std::io::Result<()> {
+        if out.len() != self.len {
+            return Err(std::io::Error::new(
+                IoKind::InvalidInput,
+                "a batch is read into a buffer of its own length",
+            ));
+        }
+        self.file
+            .read_exact_at(out, self.pos)
+            .map_err(|e| std::io::Error::other(format!("cannot read the batch log: {e}")))
+    }
 }
 
 #[derive(Default)]
@@ -247,7 +292,14 @@ impl BatchLog {
                 };
                 // A block is written again only after its copy was found damaged: the later
                 // copy is the one to read.
-                blocks.insert(index, (pos, total));
+                blocks.insert(
+                    index,
+                    Entry {
+                        pos,
+                        len: total,
+                        checked: false,
+                    },
+                );
                 pos += total as u64;
             }
             inner.bytes += pos;
@@ -297,13 +349,42 @@ impl BatchLog {
     }
 
     /// Drops block `index` from the index if it is still the copy at `pos` (it may have been
-    /// written again meanwhile).
-    fn forget(&self, index: u64, pos: u64) {
-        if let Some(s) = self.lock().segments.get_mut(&(index / SEGMENT_BLOCKS)) {
-            if s.blocks.get(&index).is_some_and(|&(p, _)| p == pos) {
-                s.blocks.remove(&index);
-            }
+    /// dropped or written again meanwhile); whether it did.
+    fn forget(&self, index: u64, pos: u64) -> bool {
+        let mut inner = self.lock();
+        let Some(s) = inner.segments.get_mut(&(index / SEGMENT_BLOCKS)) else {
+            return false;
+        };
+        if s.blocks.get(&index).is_some_and(|e| e.pos == pos) {
+            s.blocks.remove(&index);
+            return true;
         }
+        false
+    }
+
+    /// Whether block `index` is held and already checked.
+    pub(crate) fn is_checked(&self, index: u64) -> bool {
+        self.lock()
+            .segments
+            .get(&(index / SEGMENT_BLOCKS))
+            .and_then(|s| s.blocks.get(&index))
+            .is_some_and(|e| e.checked)
+    }
+
+    /// Block `index`'s batch as a region of its file, when it is held and was checked by this
+    /// process (otherwise [`BatchLog::get`] reads and checks it). The region keeps its
+    /// segment's file open, so it stays readable if the segment is removed meanwhile.
+    pub(crate) fn region(&self, index: u64) -> Option<Region> {
+        let inner = self.lock();
+        let s = inner.segments.get(&(index / SEGMENT_BLOCKS))?;
+        let e = *s.blocks.get(&index).filter(|e| e.checked)?;
+        let file = Arc::clone(&s.file);
+        drop(inner);
+        Some(Region {
+            file,
+            pos: e.pos,
+            len: e.len,
+        })
     }
 
     /// Whether blocks are still added (no write has failed).
@@ -320,13 +401,26 @@ impl BatchLog {
                 .get(&(index / SEGMENT_BLOCKS))
                 .and_then(|s| Some((Arc::clone(&s.file), *s.blocks.get(&index)?)))
         };
-        let Some((file, (pos, len))) = held else {
+        let Some((file, Entry { pos, len, .. })) = held else {
             return Found::Missing;
         };
         let mut b = vec![0u8; len];
         let read = file.read_exact_at(&mut b, pos);
         if read.is_ok() && verify(&b, index) {
+            if let Some(e) = self
+                .lock()
+                .segments
+                .get_mut(&(index / SEGMENT_BLOCKS))
+                .and_then(|s| s.blocks.get_mut(&index))
+                .filter(|e| e.pos == pos)
+            {
+                e.checked = true;
+            }
             return Found::Batch(b);
+        }
+        // Reported once, by the reader that dropped it.
+        if !self.forget(index, pos) {
+            return Found::Missing;
         }
         let seg = self.dir.join(segment_name(index / SEGMENT_BLOCKS));
         match read {
@@ -337,7 +431,6 @@ impl BatchLog {
                 tracing::warn!(file = %seg.display(), at = pos, "a batch of the log is damaged (header or CRC-32C): encoding it from the store");
             }
         }
-        self.forget(index, pos);
         Found::Damaged
     }
 
@@ -354,8 +447,8 @@ impl BatchLog {
         }
         let segment = index / SEGMENT_BLOCKS;
         let s = match inner.segments.entry(segment) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
+            MapEntry::Occupied(o) => o.into_mut(),
+            MapEntry::Vacant(v) => {
                 let path = self.dir.join(segment_name(segment));
                 let file = OpenOptions::new()
                     .read(true)
@@ -389,7 +482,15 @@ impl BatchLog {
             return;
         }
         s.end += batch.len() as u64;
-        s.blocks.insert(index, (pos, batch.len()));
+        // Checked above, and written from memory: it can be sent from the file.
+        s.blocks.insert(
+            index,
+            Entry {
+                pos,
+                len: batch.len(),
+                checked: true,
+            },
+        );
         inner.bytes += batch.len() as u64;
         while inner.bytes > self.cap {
             let Some((&lowest, _)) = inner.segments.iter().next() else {
@@ -496,8 +597,17 @@ mod tests {
             assert_eq!(log.span(), Some((0, 70)));
         }
         let log = BatchLog::open(&d, "store-a", u64::MAX).unwrap();
+        // Held from the earlier run: not sent from the file before it was read and checked.
+        assert!(log.region(70).is_none() && !log.is_checked(70));
         for i in [0, 1, 70, 3] {
             assert_eq!(log.get(i).batch().unwrap(), batch(i, i as u8), "block {i}");
+        }
+        for i in [70, 0, 1, 3] {
+            let r = log.region(i).expect("checked now");
+            let mut sent = vec![0u8; r.len()];
+            r.read_into(&mut sent).unwrap();
+            assert_eq!(sent, batch(i, i as u8), "block {i} from the file");
+            assert!(r.read_into(&mut [0u8; 10]).is_err());
         }
         assert!(log.get(2).batch().is_none());
         let _ = std::fs::remove_dir_all(&d);
