@@ -74,6 +74,9 @@ enum Auth {
     Done(Session),
 }
 
+/// The largest batch-log buffer a connection keeps between answers.
+const LOG_BUF_KEPT: usize = 4 << 20;
+
 pub(crate) struct Conn<'s> {
     shared: &'s Shared,
     store: &'s Store,
@@ -959,6 +962,11 @@ impl<'s> Conn<'s> {
         }
         slices.push(std::io::IoSlice::new(&tail));
         write_all_vectored(&mut self.stream, &mut slices)?;
+        // A connection keeps at most a few MiB between answers (a client may ask for answers
+        // of up to `max_fetch_bytes`: those allocate their buffer each time).
+        if self.log_buf.len() > LOG_BUF_KEPT {
+            self.log_buf = Vec::new();
+        }
         Ok(())
     }
 
