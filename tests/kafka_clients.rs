@@ -421,6 +421,13 @@ fn parse_kcat(out: &[u8]) -> Vec<Got> {
 
 const KCAT_FMT: &str = "%o %T %S\n%s\n";
 
+/// kcat's arguments that read partition 0 from `offset` to its end.
+fn partition_to_end(offset: &str) -> [&str; 10] {
+    [
+        "-C", "-t", TOPIC, "-p", "0", "-e", "-f", KCAT_FMT, "-o", offset,
+    ]
+}
+
 #[test]
 fn kcat_librdkafka_2_0_2() {
     if !kcat_available() {
@@ -436,81 +443,19 @@ fn kcat_librdkafka_2_0_2() {
         "alice",
         &g,
         PW,
-        &[
-            "-C",
-            "-t",
-            TOPIC,
-            "-p",
-            "0",
-            "-e",
-            "-f",
-            KCAT_FMT,
-            "-o",
-            &format!("s@{}", u64::from(secs) * 1000),
-        ],
+        &partition_to_end(&format!("s@{}", u64::from(secs) * 1000)),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got = parse_kcat(&o.stdout);
     assert_dense(&got, first, s.last, "kcat");
     assert_values(&got, &s.stored, false, "kcat");
     // From the beginning, and a future time (the end: nothing).
-    let o = kcat(
-        &s,
-        "alice",
-        &g,
-        PW,
-        &[
-            "-C",
-            "-t",
-            TOPIC,
-            "-p",
-            "0",
-            "-e",
-            "-f",
-            KCAT_FMT,
-            "-o",
-            "beginning",
-        ],
-    );
+    let o = kcat(&s, "alice", &g, PW, &partition_to_end("beginning"));
     assert_dense(&parse_kcat(&o.stdout), 1, s.last, "kcat from the beginning");
-    let o = kcat(
-        &s,
-        "alice",
-        &g,
-        PW,
-        &[
-            "-C",
-            "-t",
-            TOPIC,
-            "-p",
-            "0",
-            "-e",
-            "-f",
-            KCAT_FMT,
-            "-o",
-            "s@1900000000000",
-        ],
-    );
+    let o = kcat(&s, "alice", &g, PW, &partition_to_end("s@1900000000000"));
     assert!(o.status.success() && o.stdout.is_empty());
     // A time before the oldest record, in a store that never trimmed: the first record.
-    let o = kcat(
-        &s,
-        "alice",
-        &g,
-        PW,
-        &[
-            "-C",
-            "-t",
-            TOPIC,
-            "-p",
-            "0",
-            "-e",
-            "-f",
-            KCAT_FMT,
-            "-o",
-            "s@1600000000000",
-        ],
-    );
+    let o = kcat(&s, "alice", &g, PW, &partition_to_end("s@1600000000000"));
     assert_dense(
         &parse_kcat(&o.stdout),
         1,
@@ -748,18 +693,7 @@ fn kcat_reads_history_from_the_batch_log_and_never_a_damaged_batch() {
     let g = s.alice.clone();
     let log = s._dir.join("batch-log");
     let seg = log.join("00000000000000000000.batches");
-    let from_beginning = [
-        "-C",
-        "-t",
-        TOPIC,
-        "-p",
-        "0",
-        "-e",
-        "-f",
-        KCAT_FMT,
-        "-o",
-        "beginning",
-    ];
+    let from_beginning = partition_to_end("beginning");
     let with_log = |o: &mut changetrack_kafka::ServerOptions| o.batch_log = Some(log.clone());
 
     // 3360 records: blocks 1-1024, 1025-2048 and 2049-3072 are full, the rest is the tail.

@@ -105,8 +105,8 @@ fn verify(b: &[u8], index: u64) -> bool {
 struct Entry {
     pos: u64,
     len: usize,
-    /// Read back and checked by this process (or written by it): sent from the file from now
-    /// on, without reading it again.
+    /// Read back and checked by this process (or written by it): from now on it is served from
+    /// the file without being checked again.
     checked: bool,
 }
 
@@ -434,10 +434,11 @@ impl BatchLog {
         Found::Damaged
     }
 
-    /// Adds block `index`'s batch (ignored when held, too large, below the floor, or after a
-    /// failed write).
+    /// Adds block `index`'s batch, as `BatchWriter` made it (its CRC is not computed again;
+    /// its header must be block `index`'s). Ignored when held, too large, below the floor, or
+    /// after a failed write.
     pub(crate) fn put(&self, index: u64, batch: &[u8]) {
-        if batch.len() > MAX_BATCH || !verify(batch, index) {
+        if parse_header(batch) != Some((index, batch.len())) {
             return;
         }
         let mut guard = self.lock();
@@ -482,7 +483,7 @@ impl BatchLog {
             return;
         }
         s.end += batch.len() as u64;
-        // Checked above, and written from memory: it can be sent from the file.
+        // Written from the encoder's own bytes: it can be sent from the file.
         s.blocks.insert(
             index,
             Entry {
@@ -590,8 +591,9 @@ mod tests {
             for i in [0, 1, 70, 3] {
                 log.put(i, &batch(i, i as u8));
             }
-            // A batch that is not block 5's is refused.
+            // A batch that is not block 5's is refused, and so is a cut one.
             log.put(5, &batch(6, 6));
+            log.put(5, &batch(5, 5)[..1000]);
             assert!(!log.contains(5));
             assert_eq!(log.get(70).batch().unwrap(), batch(70, 70));
             assert_eq!(log.span(), Some((0, 70)));

@@ -57,9 +57,9 @@ pub struct ServerOptions {
     /// A directory where encoded record batches of full blocks are kept on disk (the batch
     /// log): a Fetch of history then sends stored bytes, as a broker does, instead of encoding
     /// them again. It costs about the size of the Avro values (several times the store's size)
-    /// and one thread that encodes new records as they are committed. A cache only: every batch
-    /// is checked (CRC-32C) before it is served, and anything damaged is encoded again from the
-    /// store. Default: none.
+    /// and one thread that encodes new records as they are committed. A cache only: a batch is
+    /// checked (header and CRC-32C) before the server first serves it, and anything damaged is
+    /// encoded again from the store. Default: none.
     pub batch_log: Option<PathBuf>,
     /// The batch log's size limit: past it the oldest blocks are removed. Default: 64 GiB.
     /// Minimum: 64 MiB.

@@ -293,33 +293,24 @@ impl Server {
         };
         // Workers that encode record blocks ahead of the consumers (one per CPU).
         let mut workers = Vec::new();
-        if shared.opts.batch_log.is_some() {
+        let spawn = |name: &str, work: fn(&Blocks, &Store)| {
             let shared = Arc::clone(&shared);
-            let w = std::thread::Builder::new()
-                .name("changetrack-kafka-log".into())
+            std::thread::Builder::new()
+                .name(name.into())
                 .spawn(move || {
                     let store = shared.store.clone();
-                    shared.blocks.fill_log(&store);
-                });
-            match w {
-                Ok(w) => workers.push(w),
-                Err(e) => tracing::warn!("cannot start the batch log's filler: {e}"),
-            }
+                    work(&shared.blocks, &store);
+                })
+                .map_err(|e| tracing::warn!("cannot start the thread {name}: {e}"))
+                .ok()
+        };
+        if shared.opts.batch_log.is_some() {
+            workers.extend(spawn("changetrack-kafka-log", Blocks::fill_log));
         }
         if shared.blocks.enabled() {
             let n = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
             for _ in 0..n {
-                let shared = Arc::clone(&shared);
-                let w = std::thread::Builder::new()
-                    .name("changetrack-kafka-encode".into())
-                    .spawn(move || {
-                        let store = shared.store.clone();
-                        shared.blocks.work(&store);
-                    });
-                match w {
-                    Ok(w) => workers.push(w),
-                    Err(e) => tracing::warn!("cannot start an encoding worker: {e}"),
-                }
+                workers.extend(spawn("changetrack-kafka-encode", Blocks::work));
             }
         }
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
