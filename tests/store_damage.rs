@@ -192,13 +192,17 @@ fn swept(rel: &Path) -> bool {
 }
 
 /// The files a reader must not change: all but the consumers' leases and lock files, which a
-/// consumer writes by design.
+/// consumer writes by design, and the ledger of verified table files, a cache that any open
+/// rewrites after it has read the files it did not hold.
 fn data_files(dir: &Path) -> BTreeMap<PathBuf, u64> {
     files(dir)
         .into_iter()
         .filter(|(p, _)| {
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            n != "lease" && !n.ends_with(".lock") && n != "LOCK"
+            n != "lease"
+                && !n.ends_with(".lock")
+                && n != "LOCK"
+                && !n.starts_with("changetrack.verified")
         })
         .collect()
 }
@@ -508,4 +512,106 @@ fn salvage_keeps_the_intact_prefix_and_ingest_restores_the_rest() {
         .collect();
     assert_eq!(moved.len(), 1);
     assert!(moved[0].path().join(&sst).exists());
+}
+
+/// Issue 13, case 3: a byte flipped inside a table file of a store that a writer closed
+/// cleanly (so its ledger of verified files holds every table file): `stats` and `range`,
+/// which read only the counters and the ends of the store, and `ingest`, which only appends,
+/// fail with an error naming the file, as `dump` does; nothing is deleted. Before the ledger,
+/// `stats` and `range` exited 0 here.
+#[test]
+fn a_flipped_table_file_fails_stats_range_and_ingest() {
+    let tmp = TempDir(std::env::temp_dir().join(format!("ct-flip-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&tmp.0);
+    let store = tmp.0.join("store");
+    let s = store.to_str().unwrap().to_owned();
+    let logs = binlogs();
+    let log_args: Vec<&str> = logs.iter().map(|p| p.to_str().unwrap()).collect();
+    // Two ingests: the second open writes the first one's log into a table file.
+    ok(&["ingest", "--store", &s, log_args[0]]);
+    let mut a = vec!["ingest", "--store", &s];
+    a.extend(&log_args);
+    ok(&a);
+    let ledger = std::fs::read_to_string(store.join("changetrack.verified")).unwrap();
+    let mut ssts: Vec<(PathBuf, u64)> = std::fs::read_dir(&store)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .map(|p| {
+            let n = std::fs::metadata(&p).unwrap().len();
+            (p, n)
+        })
+        .collect();
+    assert!(!ssts.is_empty());
+    for (p, _) in &ssts {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(ledger.contains(name), "the ledger misses {name}: {ledger}");
+    }
+    let stats_before = ok(&["stats", "--store", &s]);
+    let range_before = ok(&["range", "--store", &s]);
+    // The ledger was not rewritten by those reads: nothing needed reading.
+    assert_eq!(
+        std::fs::read_to_string(store.join("changetrack.verified")).unwrap(),
+        ledger
+    );
+    ssts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let (big, _) = &ssts[0];
+    let name = big.file_name().unwrap().to_str().unwrap().to_owned();
+    // In place, as a stray write would: one byte a third of the way in (a data block).
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(big)
+            .unwrap();
+        let at = std::fs::metadata(big).unwrap().len() / 3;
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at).unwrap();
+        b[0] ^= 0x5a;
+        f.write_all_at(&b, at).unwrap();
+    }
+    let before = data_files(&store);
+    for args in [
+        vec!["stats", "--store", &s],
+        vec!["range", "--store", &s],
+        vec!["dump", "--store", &s],
+        a.clone(),
+    ] {
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success(),
+            "{args:?} exited 0 on a damaged table file: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert!(
+            err.contains(&name) && err.contains("error"),
+            "{args:?} does not name {name}: {err}"
+        );
+        assert_eq!(
+            data_files(&store),
+            before,
+            "{args:?} changed the store's files"
+        );
+    }
+    let c = run(&["check", "--store", &s, "--deep"]);
+    assert!(!c.status.success());
+    // Undone, everything reads as before.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(big)
+            .unwrap();
+        let at = std::fs::metadata(big).unwrap().len() / 3;
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at).unwrap();
+        b[0] ^= 0x5a;
+        f.write_all_at(&b, at).unwrap();
+    }
+    assert_eq!(ok(&["stats", "--store", &s]), stats_before);
+    assert_eq!(ok(&["range", "--store", &s]), range_before);
 }

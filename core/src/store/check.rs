@@ -89,7 +89,7 @@ impl Store {
         // position must be stored).
         let writer_running = super::writer_running(path);
         if !writer_running {
-            if let Err(e) = preflight(path, &StoreOptions::default(), true) {
+            if let Err(e) = preflight(path, &StoreOptions::default(), true, true) {
                 report.problems.push(e.message().to_owned());
             }
         }

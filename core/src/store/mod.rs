@@ -8,6 +8,7 @@ mod check;
 pub mod keys;
 mod objects;
 mod salvage;
+mod verified;
 
 pub use check::CheckReport;
 pub use objects::{
@@ -487,6 +488,10 @@ impl TailReader {
     }
 }
 
+/// How often a writer records the table files it made in the ledger of verified files (and at
+/// close): after a `kill -9`, the next open reads at most this much of its writing again.
+const LEDGER_EVERY: Duration = Duration::from_secs(60);
+
 /// The file in the store directory holding the writer's last committed seq.
 const TAIL_FILE: &str = "changetrack.tail";
 
@@ -538,6 +543,8 @@ struct Inner {
     /// after every commit so that readers in other processes notice new records with one
     /// `pread` instead of catching up with the log.
     tail_file: Option<std::fs::File>,
+    /// When the writer last recorded its table files in the ledger of verified files.
+    ledger_at: Mutex<std::time::Instant>,
 }
 
 /// Stores closed on a follower's watcher thread (see [`Follow`]): none, ever.
@@ -549,6 +556,9 @@ impl Drop for Inner {
         #[cfg(test)]
         if std::thread::current().name() == Some(WATCHER_THREAD) {
             CLOSED_ON_WATCHER.fetch_add(1, Ordering::SeqCst);
+        }
+        if self._lock.is_some() {
+            record_tables(&self.db, &self.path);
         }
         if let Some(d) = &self._secondary_dir {
             let _ = std::fs::remove_dir_all(d);
@@ -647,6 +657,7 @@ fn store_files(dir: &Path) -> Vec<PathBuf> {
                 || n.ends_with(".sst")
                 || n.ends_with(".log")
                 || n == TAIL_FILE
+                || n == verified::LEDGER_FILE
                 || n == "IDENTITY"
         })
         .collect()
@@ -819,20 +830,72 @@ fn verify_db(db: &DB, path: &Path, acknowledged: Option<u64>) -> Result<()> {
     Ok(())
 }
 
-/// Reads every entry of every column family (RocksDB verifies the checksum of each block it
-/// reads): damage inside a table file that opening it cannot see.
-fn scan_blocks(db: &DB, path: &Path) -> Result<()> {
-    for name in ALL_CFS {
+/// Reads every block of the table files that the ledger of verified files
+/// (`changetrack.verified`, see [`verified`]) does not hold as verified in their present form
+/// (RocksDB checks each block's checksum as it reads it), or of every table file when `all`,
+/// then records them in the ledger. A flipped byte anywhere in those files is `Corruption`
+/// naming the file and the offset. Returns how many files were read.
+fn verify_tables(db: &DB, path: &Path, all: bool) -> Result<usize> {
+    let files = db
+        .live_files()
+        .map_err(|e| map_db("cannot list the store's table files", &e))?;
+    let mut ledger = if all {
+        verified::Ledger::default()
+    } else {
+        verified::Ledger::load(path)
+    };
+    // Per column family, the key range covering the files to read (`None`: all of it).
+    type KeyRange = Option<(Vec<u8>, Vec<u8>)>;
+    let mut ranges: HashMap<&str, KeyRange> = HashMap::new();
+    let mut read = Vec::new();
+    for f in &files {
+        let name = f.name.trim_start_matches('/');
+        // A missing file is `verify_db`'s finding (a follower's view may list one a writer
+        // removed).
+        let Some(fp) = verified::Fingerprint::of(&path.join(name)) else {
+            continue;
+        };
+        if ledger.holds(name, fp) {
+            continue;
+        }
+        read.push((name, fp));
+        let range = match (&f.start_key, &f.end_key) {
+            (Some(s), Some(e)) => Some((s.clone(), e.clone())),
+            _ => None,
+        };
+        let slot = ranges
+            .entry(f.column_family_name.as_str())
+            .or_insert_with(|| range.clone());
+        *slot = match (slot.take(), range) {
+            (Some((s1, e1)), Some((s2, e2))) => Some((s1.min(s2), e1.max(e2))),
+            _ => None,
+        };
+    }
+    if read.is_empty() {
+        return Ok(0);
+    }
+    for (name, range) in &ranges {
         let Some(cf) = db.cf_handle(name) else {
             return Err(Error::corruption(format!(
-                "column family {name} is missing"
+                "the store in {} is damaged: column family {name} is missing",
+                path.display()
             )));
         };
         let mut ro = ReadOptions::default();
         ro.fill_cache(false);
         ro.set_verify_checksums(true);
+        ro.set_readahead_size(2 << 20);
+        if let Some((_, end)) = range {
+            // The upper bound is exclusive: the smallest key after `end`.
+            let mut after = end.clone();
+            after.push(0);
+            ro.set_iterate_upper_bound(after);
+        }
         let mut it = db.raw_iterator_cf_opt(cf, ro);
-        it.seek_to_first();
+        match range {
+            Some((start, _)) => it.seek(start),
+            None => it.seek_to_first(),
+        }
         while it.valid() {
             it.next();
         }
@@ -844,14 +907,49 @@ fn scan_blocks(db: &DB, path: &Path) -> Result<()> {
             ))
         })?;
     }
-    Ok(())
+    for (name, fp) in &read {
+        ledger.insert(name, *fp);
+    }
+    let live: Vec<String> = files
+        .iter()
+        .map(|f| f.name.trim_start_matches('/').to_owned())
+        .collect();
+    ledger.retain_live(&live);
+    ledger.save(path);
+    tracing::debug!(files = read.len(), "table files read and verified");
+    Ok(read.len())
+}
+
+/// Adds the table files a writer made (names the ledger has never held: RocksDB never reuses a
+/// file number) to the ledger of verified files, with their fingerprints now: at close, and
+/// every minute while it writes, so that the next open reads only what changed since.
+fn record_tables(db: &DB, path: &Path) {
+    let Ok(files) = db.live_files() else {
+        return;
+    };
+    let mut ledger = verified::Ledger::load(path);
+    let live: Vec<String> = files
+        .iter()
+        .map(|f| f.name.trim_start_matches('/').to_owned())
+        .collect();
+    for name in &live {
+        if !ledger.names(name) {
+            if let Some(fp) = verified::Fingerprint::of(&path.join(name)) {
+                ledger.insert(name, fp);
+            }
+        }
+    }
+    ledger.retain_live(&live);
+    ledger.save(path);
 }
 
 /// Before a writer opens an existing store (which would let RocksDB delete files it does not
 /// know, and replay its log), and before a follower opens one that no writer holds (a
 /// follower's view silently leaves out table files it cannot open): open it read-only, which
-/// changes nothing, and check it; `scan` (writers) also reads every block.
-fn preflight(path: &Path, opts: &StoreOptions, scan: bool) -> Result<()> {
+/// changes nothing, and check it, and read every block of the table files not verified before
+/// in their present form (`all`: of every table file). `writer` also checks the object-change
+/// requests a writer applies.
+fn preflight(path: &Path, opts: &StoreOptions, writer: bool, all: bool) -> Result<usize> {
     let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
         .iter()
         .map(|n| ColumnFamilyDescriptor::new(*n, db_options(opts, false)))
@@ -869,15 +967,15 @@ fn preflight(path: &Path, opts: &StoreOptions, scan: bool) -> Result<()> {
         })?;
     match verify_db(&db, path, witness(path)) {
         // Created but never written to (a writer that stopped right after creating it).
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
         r => r?,
     }
-    if scan {
-        scan_blocks(&db, path)?;
+    let read = verify_tables(&db, path, all)?;
+    if writer {
         // The object-change requests a writer (ingestion) will apply: readable, none lost.
         objects::verify_requests(&db, path)?;
     }
-    Ok(())
+    Ok(read)
 }
 
 /// Removes the follower directories of processes that are gone (a process that exits without
@@ -956,7 +1054,7 @@ impl Store {
                 SECONDARY_COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
             if verify && !writer_running(&path) {
-                preflight(&path, &opts, false)?;
+                preflight(&path, &opts, false, false)?;
             }
             let o = db_options(&opts, false);
             let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
@@ -992,7 +1090,7 @@ impl Store {
         } else {
             let lock = lock_writer(&path)?;
             if existed {
-                preflight(&path, &opts, true)?;
+                preflight(&path, &opts, true, false)?;
             }
             let o = db_options(&opts, true);
             let cfs: Vec<ColumnFamilyDescriptor> = ALL_CFS
@@ -1047,6 +1145,7 @@ impl Store {
             subscribers: Mutex::new(Vec::new()),
             oldest_kept,
             tail_file,
+            ledger_at: Mutex::new(std::time::Instant::now()),
         };
         let store = Self {
             inner: Arc::new(inner),
@@ -1262,6 +1361,12 @@ impl Store {
             use std::os::unix::fs::FileExt;
             if let Err(e) = f.write_all_at(&last_seq.to_le_bytes(), 0) {
                 tracing::warn!("cannot update {TAIL_FILE}: {e}");
+            }
+            if let Ok(mut at) = self.inner.ledger_at.try_lock() {
+                if at.elapsed() >= LEDGER_EVERY {
+                    *at = std::time::Instant::now();
+                    record_tables(&self.inner.db, &self.inner.path);
+                }
             }
         }
         if let Ok(mut subs) = self.inner.subscribers.lock() {
@@ -2935,6 +3040,86 @@ mod tests {
     #[test]
     fn auto_traits() {
         assert_send_sync::<Store>();
+    }
+
+    fn heartbeat(n: u32) -> ChangeRecord {
+        ChangeRecord {
+            seq: 0,
+            checkpoint: Checkpoint::new(1, n.into()),
+            safe_checkpoint: Checkpoint::new(1, n.into()),
+            timestamp: n,
+            op: crate::record::Op::Heartbeat,
+            table: None,
+            database: None,
+            before: None,
+            after: None,
+            ddl: None,
+            gtid: None,
+            xid: None,
+            thread_id: None,
+            server_id: 1,
+            server_version: "test".into(),
+            flags: crate::record::RecordFlags::default(),
+        }
+    }
+
+    /// The ledger of verified table files: a writer records the files it made, so the next
+    /// open reads none of them again; a file whose modification time changed is read again,
+    /// and a flipped byte in it is `Corruption` naming the file.
+    #[test]
+    fn table_files_are_read_once_and_again_when_they_change() {
+        let dir =
+            std::env::temp_dir().join(format!("changetrack-unit-ledger-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = StoreOptions::default();
+        // Two writer sessions: the second open flushes the first one's log into a table file.
+        for round in 0..3u32 {
+            let w = Store::open(&dir, opts.clone()).unwrap();
+            let recs: Vec<ChangeRecord> =
+                (0..4000).map(|i| heartbeat(round * 4000 + i + 1)).collect();
+            w.append(&recs, None).unwrap();
+        }
+        let ssts: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+            .collect();
+        assert!(!ssts.is_empty(), "no table file was written");
+        let ledger = verified::Ledger::load(&dir);
+        for p in &ssts {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            assert!(ledger.names(name), "the writer did not record {name}");
+        }
+        assert_eq!(preflight(&dir, &opts, false, false).unwrap(), 0);
+        // `all` reads every file whatever the ledger says.
+        assert!(preflight(&dir, &opts, false, true).unwrap() >= ssts.len());
+        // A changed modification time: that file is read again (once).
+        let biggest = ssts
+            .iter()
+            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+            .unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(biggest)
+            .unwrap();
+        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(5))
+            .unwrap();
+        drop(f);
+        assert_eq!(preflight(&dir, &opts, false, false).unwrap(), 1);
+        assert_eq!(preflight(&dir, &opts, false, false).unwrap(), 0);
+        // A flipped byte in the middle of it (its data blocks).
+        let mut bytes = std::fs::read(biggest).unwrap();
+        let mid = bytes.len() / 3;
+        bytes[mid] ^= 0x5a;
+        std::fs::write(biggest, &bytes).unwrap();
+        let e = preflight(&dir, &opts, false, false).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
+        let name = biggest.file_name().unwrap().to_str().unwrap();
+        assert!(e.message().contains(name), "{e}");
+        // And again: a damaged file is never recorded as verified.
+        assert!(preflight(&dir, &opts, false, false).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The last handle of a follower closes the store on its own thread (never the watcher's),
