@@ -12,7 +12,7 @@
 #            commit -> record in the client's hands (the commit is seen by a process spinning on
 #            the store's tail file), and of binlog write -> client.
 #   groups   NGROUPS consumers of NGROUPS groups read the store at once (kcat, PER records each):
-#            total records/s and the peak memory of `serve`.
+#            total records/s and the peak memory of `serve`, and of `serve --batch-log`.
 #
 # Usage: benches/kafka_fetch.sh [fetch] [latency] [groups]      (all three by default)
 #
@@ -81,10 +81,16 @@ fi
 RECORDS=$("$BIN" range --store "$STORE" --format jsonl | python3 -c 'import json,sys; print(json.load(sys.stdin)["newest"]["seq"])')
 log "store: $RECORDS records"
 
-group_id() { # name -> id (created once)
-    local name=$1 f="$WORK/group-$1"
+group_id() { # name -> id (created once; a group of that name already in the store is reused)
+    local name=$1 f="$WORK/group-$1" id
     if [ ! -s "$f" ]; then
-        CHANGETRACK_PASSWORD=$PW "$BIN" group create --store "$STORE" --name "$name" --user bench | tail -1 > "$f"
+        id=$("$BIN" group list --store "$STORE" --format jsonl |
+            python3 -c 'import json,sys; print(next((g["id"] for g in map(json.loads, sys.stdin) if g["name"] == sys.argv[1]), ""))' "$name")
+        if [ -z "$id" ]; then
+            id=$(CHANGETRACK_PASSWORD=$PW "$BIN" group create --store "$STORE" --name "$name" --user bench | tail -1)
+        fi
+        [[ "$id" == ctg-* ]] || die "cannot create or find the group $name (got '$id')"
+        printf '%s\n' "$id" > "$f"
     fi
     cat "$f"
 }
@@ -213,41 +219,49 @@ latency() {
 }
 
 groups() {
-    local sport
-    sport=$(free_port)
-    start_serve "$sport"
     local ids=()
     for i in $(seq "$NGROUPS"); do ids+=("$(group_id "g$i")"); done
-    log "$NGROUPS consumers of $NGROUPS groups, $PER records each"
-    local t0 t1 pids=()
-    t0=$(date +%s.%N)
-    for id in "${ids[@]}"; do
-        kcat -C -q -b "127.0.0.1:$sport" -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN \
-            -X "sasl.username=bench-$id" -X "sasl.password=$PW" -X "group.id=$id" \
-            -t $TOPIC -p 0 -o beginning -c "$PER" -f '%o\n' > "$WORK/group-out-$id" &
-        pids+=($!)
+    printf '\n| server | consumers | records | seconds | records/s in total | serve peak RSS |\n| --- | --- | --- | --- | --- | --- |\n'
+    for side in serve serve-log; do
+        local sport pid
+        sport=$(free_port)
+        if [ "$side" = serve ]; then
+            start_serve "$sport"; pid=$SERVE_PID
+        else
+            start_serve_log "$sport"; pid=$LOG_PID
+        fi
+        log "$side: $NGROUPS consumers of $NGROUPS groups, $PER records each"
+        local t0 t1 pids=()
+        t0=$(date +%s.%N)
+        for id in "${ids[@]}"; do
+            kcat -C -q -b "127.0.0.1:$sport" -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN \
+                -X "sasl.username=bench-$id" -X "sasl.password=$PW" -X "group.id=$id" \
+                -t $TOPIC -p 0 -o beginning -c "$PER" -f '%o\n' > "$WORK/group-out-$id" &
+            pids+=($!)
+        done
+        local peak=0
+        while kill -0 "${pids[@]}" 2>/dev/null; do
+            m=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+            [ "$m" -gt "$peak" ] && peak=$m
+            sleep 0.2
+        done
+        wait "${pids[@]}" || true
+        t1=$(date +%s.%N)
+        m=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status"); [ "$m" -gt "$peak" ] && peak=$m
+        local total=0
+        for id in "${ids[@]}"; do
+            n=$(wc -l < "$WORK/group-out-$id")
+            [ "$n" = "$PER" ] || die "group $id read $n records"
+            total=$((total + n)); rm -f "$WORK/group-out-$id"
+        done
+        local secs label=$side
+        [ "$side" = serve-log ] && label="serve --batch-log"
+        secs=$(echo "$t1 - $t0" | bc -l)
+        printf '| %s | %d (one per group) | %d | %.1f | %.0f | %d MiB |\n' "$label" "$NGROUPS" "$total" "$secs" \
+            "$(echo "$total / $secs" | bc -l)" $((peak / 1024))
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
-    local peak=0
-    while kill -0 "${pids[@]}" 2>/dev/null; do
-        m=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
-        [ "$m" -gt "$peak" ] && peak=$m
-        sleep 0.2
-    done
-    wait "${pids[@]}" || true
-    t1=$(date +%s.%N)
-    m=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status"); [ "$m" -gt "$peak" ] && peak=$m
-    local total=0
-    for id in "${ids[@]}"; do
-        n=$(wc -l < "$WORK/group-out-$id")
-        [ "$n" = "$PER" ] || die "group $id read $n records"
-        total=$((total + n)); rm -f "$WORK/group-out-$id"
-    done
-    local secs
-    secs=$(echo "$t1 - $t0" | bc -l)
-    printf '\n| consumers | records | seconds | records/s in total | serve peak RSS |\n| --- | --- | --- | --- | --- |\n'
-    printf '| %d (one per group) | %d | %.1f | %.0f | %d MiB |\n' "$NGROUPS" "$total" "$secs" \
-        "$(echo "$total / $secs" | bc -l)" $((peak / 1024))
-    kill "$SERVE_PID" 2>/dev/null || true
 }
 
 for w in "${what[@]}"; do
