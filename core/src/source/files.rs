@@ -467,8 +467,8 @@ impl FileBytes {
 
     /// The bytes in hand from `offset` on, after reading until at least `need` of them are
     /// there or the input ends (then fewer are returned: the end of the input is the end of
-    /// the slice). Bytes before `offset` are dropped when that frees a chunk or more, so
-    /// `offset` must never go backwards.
+    /// the slice). Bytes before `offset` are dropped when more must be read and that frees a
+    /// chunk or more, so `offset` must never go backwards.
     ///
     /// # Errors
     /// Read errors; for a gzip archive, `Corruption` for a bad stream and `LimitExceeded` past
@@ -486,16 +486,18 @@ impl FileBytes {
         if offset > self.read_end() {
             self.skip_to(offset)?;
         }
-        let consumed = usize::try_from(offset - self.base).unwrap_or(usize::MAX);
-        if !matches!(self.src, Src::Memory) && consumed >= READ_CHUNK {
-            self.buf.drain(..consumed.min(self.buf.len()));
-            self.base = offset;
-            if self.buf.capacity() > 4 * READ_CHUNK && self.buf.len() < READ_CHUNK {
-                self.buf.shrink_to(2 * READ_CHUNK);
-            }
-        }
-        let start = usize::try_from(offset - self.base).unwrap_or(usize::MAX);
+        let mut start = usize::try_from(offset - self.base).unwrap_or(usize::MAX);
         if self.buf.len().saturating_sub(start) < need {
+            // Drop what was read only before reading more: what is left to move then is the
+            // part of one event that is in hand, not half a chunk of events still to come.
+            if !matches!(self.src, Src::Memory) && start >= READ_CHUNK {
+                self.buf.drain(..start.min(self.buf.len()));
+                self.base = offset;
+                start = 0;
+                if self.buf.capacity() > 4 * READ_CHUNK && self.buf.len() < READ_CHUNK {
+                    self.buf.shrink_to(2 * READ_CHUNK);
+                }
+            }
             // Room for the whole ask (address space only: pages are touched as bytes come),
             // then reads of a chunk at a time, so an event that claims more than the input
             // holds costs only what is there.
