@@ -232,3 +232,57 @@ fn password_hashing_is_bounded() {
     let mut c = Raw::connect(addr);
     assert_eq!(c.login("alice", &f.group, PW), 0);
 }
+
+/// Fetch v4 of partition 0 from `offset`; sends it without waiting for the answer.
+fn send_fetch(c: &mut Raw, offset: i64, max_wait_ms: i32) {
+    let mut b = (-1i32).to_be_bytes().to_vec(); // replica id
+    b.extend_from_slice(&max_wait_ms.to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes()); // min bytes
+    b.extend_from_slice(&(1i32 << 20).to_be_bytes()); // max bytes
+    b.push(0); // isolation level
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&str16(TOPIC));
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.extend_from_slice(&offset.to_be_bytes());
+    b.extend_from_slice(&(1i32 << 20).to_be_bytes());
+    let fr = c.frame(1, 4, &b);
+    assert!(c.send(&fr));
+}
+
+/// The answer to [`send_fetch`]: (error, bytes of records).
+fn fetched(c: &mut Raw) -> (i16, usize) {
+    let r = c.recv().expect("a Fetch answer");
+    // correlation id, throttle, [topic [partition error hw last_stable aborted records]]
+    let at = 4 + 4 + 4 + 2 + TOPIC.len() + 4 + 4;
+    let error = i16::from_be_bytes(r[at..at + 2].try_into().unwrap());
+    let aborted = i32::from_be_bytes(r[at + 18..at + 22].try_into().unwrap());
+    assert!(aborted <= 0, "no aborted transactions");
+    let n = i32::from_be_bytes(r[at + 22..at + 26].try_into().unwrap());
+    (error, usize::try_from(n).unwrap_or(0))
+}
+
+/// A consumer that closes its connection during a long poll at the end and reconnects at once
+/// (a restart) gets records at once: the old connection's poll notices the close and gives
+/// the group's lease up, and the new connection's Fetch takes it while it waits. (Before, the
+/// new Fetch was refused the lease for as long as the old poll lasted, and answered empty.)
+#[test]
+fn a_restarted_consumer_is_not_kept_waiting_by_its_old_connection() {
+    let f = fixture("restart", |_| {});
+    let mut a = logged_in(&f);
+    let (e, _, end) = list_offsets(&mut a, -1);
+    assert_eq!(e, 0);
+    let (e, _, start) = list_offsets(&mut a, -2);
+    assert_eq!(e, 0);
+    assert!(end > start, "the fixture has records");
+    // A long poll at the end, holding the group's lease, then the client goes.
+    send_fetch(&mut a, end, 25_000);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(a);
+    let mut b = logged_in(&f);
+    // Shorter than the old poll: with the old poll in the way this answers empty.
+    send_fetch(&mut b, start, 5_000);
+    let (e, n) = fetched(&mut b);
+    assert_eq!(e, 0);
+    assert!(n > 0, "the restarted consumer got no records");
+}

@@ -95,6 +95,10 @@ pub(crate) struct Conn<'s> {
     log_buf: Vec<u8>,
 }
 
+/// How often a long-polling Fetch looks whether its client closed the connection, and whether
+/// the group's lease became free for it.
+const PEER_CHECK: Duration = Duration::from_millis(20);
+
 /// Serves one connection until it ends.
 pub(crate) fn serve(shared: &Shared, id: ConnId, stream: TcpStream, peer: SocketAddr) {
     let store = shared.store.clone();
@@ -829,11 +833,11 @@ impl<'s> Conn<'s> {
         let wants_ours = topics
             .iter()
             .any(|(t, p)| *t == ours && p.iter().any(|p| p.partition == 0));
-        let allowed = wants_ours && {
-            let s = self.session();
-            s.group
-                .may_fetch(self.id, &s.identity, &self.lease_context())
+        let may_fetch = |c: &Self| {
+            let s = c.session();
+            s.group.may_fetch(c.id, &s.identity, &c.lease_context())
         };
+        let mut allowed = wants_ours && may_fetch(self);
         if self.wake.is_none() {
             self.wake = Some(self.store.subscribe());
         }
@@ -894,11 +898,26 @@ impl<'s> Conn<'s> {
                         }
                         self.reader.release();
                         let w = self.wake.clone();
+                        let nap = (deadline - now).min(PEER_CHECK);
+                        let mut napped = w.is_none();
                         if let Some(w) = w {
                             crossbeam_channel::select! {
                                 recv(w) -> _ => {}
                                 recv(shared.stop_signal()) -> _ => {}
-                                default(deadline - now) => {}
+                                default(nap) => napped = true,
+                            }
+                        }
+                        if napped {
+                            // A client that closed its connection during the long poll: answer
+                            // now (the next read ends the connection and releases the group's
+                            // lease), so that the same consumer, restarted at once, does not
+                            // wait for this poll to end.
+                            if self.peer_closed() {
+                                break;
+                            }
+                            // Another connection may have released the lease meanwhile.
+                            if wants_ours && !allowed {
+                                allowed = may_fetch(self);
                             }
                         }
                     }
@@ -916,6 +935,17 @@ impl<'s> Conn<'s> {
         let hw = offset_of(last + 1);
         let log_start = offset_of(oldest.min(last + 1));
         self.send_fetch(h, &topics, &ours, (error, hw, log_start), &pieces)
+    }
+
+    /// Whether the client closed its side of the connection (end of stream, nothing unread):
+    /// a non-blocking peek at the socket.
+    fn peer_closed(&self) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let r = self.stream.peek(&mut [0u8; 1]);
+        let _ = self.stream.set_nonblocking(false);
+        matches!(r, Ok(0))
     }
 
     /// Writes a Fetch response, the records straight from their blocks (one vectored write,
