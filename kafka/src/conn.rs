@@ -858,6 +858,9 @@ impl<'s> Conn<'s> {
             match seq_at(fetch_offset) {
                 Some(o) if o >= oldest && o <= last + 1 => {
                     let mut next = o;
+                    // When the wait next looks at the socket and the lease (on time, not on
+                    // quiet: a live ingest wakes it at every commit).
+                    let mut next_check = Instant::now() + PEER_CHECK;
                     loop {
                         if let Some(w) = &self.wake {
                             while w.try_recv().is_ok() {}
@@ -898,16 +901,16 @@ impl<'s> Conn<'s> {
                         }
                         self.reader.release();
                         let w = self.wake.clone();
-                        let nap = (deadline - now).min(PEER_CHECK);
-                        let mut napped = w.is_none();
+                        let nap = (deadline - now).min(next_check.saturating_duration_since(now));
                         if let Some(w) = w {
                             crossbeam_channel::select! {
                                 recv(w) -> _ => {}
                                 recv(shared.stop_signal()) -> _ => {}
-                                default(nap) => napped = true,
+                                default(nap) => {}
                             }
                         }
-                        if napped {
+                        if Instant::now() >= next_check {
+                            next_check = Instant::now() + PEER_CHECK;
                             // A client that closed its connection during the long poll: answer
                             // now (the next read ends the connection and releases the group's
                             // lease), so that the same consumer, restarted at once, does not

@@ -3092,22 +3092,28 @@ mod tests {
         }
     }
 
-    /// The ledger of verified table files: a writer records the files it made, so the next
-    /// open reads none of them again; a file whose modification time changed is read again,
-    /// and a flipped byte in it is `Corruption` naming the file.
-    #[test]
-    fn table_files_are_read_once_and_again_when_they_change() {
+    /// A store in a fresh directory `changetrack-unit-{name}-PID`, written by three writer
+    /// sessions (each open flushes the previous session's log into a table file).
+    fn ledger_test_store(name: &str) -> (PathBuf, StoreOptions) {
         let dir =
-            std::env::temp_dir().join(format!("changetrack-unit-ledger-{}", std::process::id()));
+            std::env::temp_dir().join(format!("changetrack-unit-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let opts = StoreOptions::default();
-        // Two writer sessions: the second open flushes the first one's log into a table file.
         for round in 0..3u32 {
             let w = Store::open(&dir, opts.clone()).unwrap();
             let recs: Vec<ChangeRecord> =
                 (0..4000).map(|i| heartbeat(round * 4000 + i + 1)).collect();
             w.append(&recs, None).unwrap();
         }
+        (dir, opts)
+    }
+
+    /// The ledger of verified table files: a writer records the files it made, so the next
+    /// open reads none of them again; a file whose modification time changed is read again,
+    /// and a flipped byte in it is `Corruption` naming the file.
+    #[test]
+    fn table_files_are_read_once_and_again_when_they_change() {
+        let (dir, opts) = ledger_test_store("ledger");
         let ssts: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
@@ -3155,18 +3161,7 @@ mod tests {
     /// the files that were there before it are left unrecorded, and the next open reads them.
     #[test]
     fn a_writer_never_records_files_it_did_not_make() {
-        let dir = std::env::temp_dir().join(format!(
-            "changetrack-unit-ledger-made-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        let opts = StoreOptions::default();
-        for round in 0..3u32 {
-            let w = Store::open(&dir, opts.clone()).unwrap();
-            let recs: Vec<ChangeRecord> =
-                (0..4000).map(|i| heartbeat(round * 4000 + i + 1)).collect();
-            w.append(&recs, None).unwrap();
-        }
+        let (dir, opts) = ledger_test_store("ledger-made");
         let ssts = |dir: &Path| -> Vec<String> {
             std::fs::read_dir(dir)
                 .unwrap()
